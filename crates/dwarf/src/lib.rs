@@ -1,1 +1,2 @@
-//! placeholder
+//! DWARF debug information for Go binaries, indexed lazily.
+pub mod types;
