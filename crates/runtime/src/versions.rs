@@ -1,0 +1,232 @@
+//! Everything stillgo knows about differences between Go versions, in one place.
+//!
+//! The rule: read layouts and constants from the binary's DWARF first (the
+//! linker emits the runtime's own types and `DW_TAG_constant`s for
+//! `runtime._G*` and `runtime.waitReason*`), and keep hard-coded facts here
+//! only where DWARF cannot help, each with the runtime source it comes from.
+//! `tests/layouts.rs` checks these facts against every supported toolchain.
+
+use stillgo_binary::GoVersion;
+use stillgo_dwarf::DebugInfo;
+
+use crate::RuntimeError;
+
+/// Oldest and newest Go versions stillgo supports.
+pub const MIN_SUPPORTED: (u32, u32) = (1, 22);
+pub const MAX_SUPPORTED: (u32, u32) = (1, 27);
+
+/// `stackPreempt` (runtime/stack.go: `uintptrMask & -1314`): the value the
+/// scheduler stores in `g.stackguard0` to force a preemption at the next
+/// function prologue. Not emitted in DWARF.
+pub const STACK_PREEMPT: u64 = 0xffff_ffff_ffff_fade;
+
+/// `_Gscan` bit of `g.atomicstatus` (runtime/runtime2.go), stable since Go 1.5.
+pub const G_SCAN: u32 = 0x1000;
+
+/// Goroutine status, from `runtime/runtime2.go` (`_Gidle` ... `_Gdeadextra`).
+/// Values 0-9 are identical in Go 1.22-1.27; 1.27 adds 10 and 11.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GStatus {
+    Idle,
+    Runnable,
+    Running,
+    Syscall,
+    Waiting,
+    MoribundUnused,
+    Dead,
+    Enqueue,
+    Copystack,
+    Preempted,
+    /// Go 1.27 `_Gleaked`: a goroutine the leak detector found blocked forever.
+    Leaked,
+    /// Go 1.27 `_Gdeadextra`: the g of an extra M kept for cgo callbacks.
+    DeadExtra,
+    Other(u32),
+}
+
+impl GStatus {
+    pub fn from_raw(raw: u32) -> GStatus {
+        match raw & !G_SCAN {
+            0 => GStatus::Idle,
+            1 => GStatus::Runnable,
+            2 => GStatus::Running,
+            3 => GStatus::Syscall,
+            4 => GStatus::Waiting,
+            5 => GStatus::MoribundUnused,
+            6 => GStatus::Dead,
+            7 => GStatus::Enqueue,
+            8 => GStatus::Copystack,
+            9 => GStatus::Preempted,
+            10 => GStatus::Leaked,
+            11 => GStatus::DeadExtra,
+            n => GStatus::Other(n),
+        }
+    }
+
+    /// Whether the goroutine exists from a user's point of view (Delve hides
+    /// dead goroutines too).
+    pub fn is_live(self) -> bool {
+        !matches!(self, GStatus::Dead | GStatus::Idle | GStatus::DeadExtra)
+    }
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            GStatus::Idle => "idle",
+            GStatus::Runnable => "runnable",
+            GStatus::Running => "running",
+            GStatus::Syscall => "syscall",
+            GStatus::Waiting => "waiting",
+            GStatus::MoribundUnused => "moribund",
+            GStatus::Dead => "dead",
+            GStatus::Enqueue => "enqueue",
+            GStatus::Copystack => "copystack",
+            GStatus::Preempted => "preempted",
+            GStatus::Leaked => "leaked",
+            GStatus::DeadExtra => "dead (extra M)",
+            GStatus::Other(_) => "unknown",
+        }
+    }
+}
+
+/// Whether the binary's Go version is one stillgo supports.
+pub fn check_supported(v: &GoVersion) -> Result<(), RuntimeError> {
+    let mm = (v.major, v.minor);
+    if mm < MIN_SUPPORTED || mm > MAX_SUPPORTED {
+        return Err(RuntimeError::UnsupportedVersion(v.to_string()));
+    }
+    Ok(())
+}
+
+/// Offsets of the runtime structures the debugger reads, resolved once per
+/// binary from DWARF (`runtime.g`, `runtime.m`, `runtime.gobuf`,
+/// `runtime.stack`).
+#[derive(Debug, Clone)]
+pub struct Layout {
+    pub g_size: u64,
+    pub g_stack_lo: u64,
+    pub g_stack_hi: u64,
+    pub g_m: u64,
+    pub g_sched_sp: u64,
+    pub g_sched_pc: u64,
+    pub g_sched_bp: u64,
+    pub g_syscallsp: u64,
+    pub g_syscallpc: u64,
+    /// `atomicstatus` is a plain uint32 in older versions and an
+    /// `atomic.Uint32` (whose `value` is at offset 0) since Go 1.20: the
+    /// field offset is where the u32 lives either way.
+    pub g_atomicstatus: u64,
+    pub g_goid: u64,
+    pub g_waitreason: u64,
+    pub g_startpc: u64,
+    pub g_gopc: u64,
+    pub g_lockedm: u64,
+    pub m_curg: u64,
+    pub m_procid: u64,
+    pub m_g0: u64,
+    pub m_gsignal: u64,
+    pub m_alllink: u64,
+    /// `runtime.allgs` ([]*g) and `runtime.allm` (*m) addresses.
+    pub allgs: u64,
+    pub allm: u64,
+    /// `runtime.waitReasonStrings` ([N]string): indexed by `g.waitreason`.
+    /// The table itself moved and grew between versions (1.27 reorders the
+    /// reasons), so it is read from the program, never hard-coded.
+    pub wait_reason_strings: Option<(u64, u64)>,
+}
+
+impl Layout {
+    /// Resolves the layout from DWARF.
+    pub fn from_dwarf(dwarf: &DebugInfo) -> Result<Layout, RuntimeError> {
+        let field = |ty: &str, f: &str| -> Result<u64, RuntimeError> {
+            dwarf
+                .struct_field(ty, f)
+                .map(|(off, _)| off)
+                .ok_or_else(|| RuntimeError::Layout(format!("{ty}.{f} not found in DWARF")))
+        };
+        let sched = field("runtime.g", "sched")?;
+        let stack = field("runtime.g", "stack")?;
+        let g_size = dwarf
+            .type_by_name("runtime.g")
+            .and_then(|id| dwarf.type_(id).ok())
+            .map(|t| t.size)
+            .ok_or_else(|| RuntimeError::Layout("runtime.g not found in DWARF".into()))?;
+        let global = |name: &str| -> Result<u64, RuntimeError> {
+            dwarf
+                .global(name)
+                .map(|g| g.addr)
+                .ok_or_else(|| RuntimeError::Layout(format!("{name} not found in DWARF")))
+        };
+        let wait_reason_strings = dwarf.global("runtime.waitReasonStrings").and_then(|g| {
+            let t = dwarf.type_(g.ty).ok()?;
+            match t.kind {
+                stillgo_dwarf::types::TypeKind::Array { len, .. } => Some((g.addr, len)),
+                _ => None,
+            }
+        });
+        Ok(Layout {
+            g_size,
+            g_stack_lo: stack + field("runtime.stack", "lo")?,
+            g_stack_hi: stack + field("runtime.stack", "hi")?,
+            g_m: field("runtime.g", "m")?,
+            g_sched_sp: sched + field("runtime.gobuf", "sp")?,
+            g_sched_pc: sched + field("runtime.gobuf", "pc")?,
+            g_sched_bp: sched + field("runtime.gobuf", "bp")?,
+            g_syscallsp: field("runtime.g", "syscallsp")?,
+            g_syscallpc: field("runtime.g", "syscallpc")?,
+            g_atomicstatus: field("runtime.g", "atomicstatus")?,
+            g_goid: field("runtime.g", "goid")?,
+            g_waitreason: field("runtime.g", "waitreason")?,
+            g_startpc: field("runtime.g", "startpc")?,
+            g_gopc: field("runtime.g", "gopc")?,
+            g_lockedm: field("runtime.g", "lockedm")?,
+            m_curg: field("runtime.m", "curg")?,
+            m_procid: field("runtime.m", "procid")?,
+            m_g0: field("runtime.m", "g0")?,
+            m_gsignal: field("runtime.m", "gsignal")?,
+            m_alllink: field("runtime.m", "alllink")?,
+            allgs: global("runtime.allgs")?,
+            allm: global("runtime.allm")?,
+            wait_reason_strings,
+        })
+    }
+}
+
+/// Offset from a thread's `fs_base` of the slot holding its current `g`
+/// (`runtime.tlsg` at -8 on linux/amd64: runtime/go_tls.h, cmd/link's TLS
+/// offset). The same in Go 1.22-1.27.
+pub const TLS_G_OFFSET: i64 = -8;
+
+/// The offset in an `itab` (`runtime.itab` up to 1.21, `internal/abi.ITab`
+/// after) of its dynamic type pointer: `{Inter *InterfaceType; Type *Type; ...}`.
+pub const ITAB_TYPE_OFFSET: u64 = 8;
+
+/// `internal/abi.Type` starts `{Size_ uintptr; PtrBytes uintptr; ...}` in
+/// every supported version. A value is stored directly in an interface's data
+/// word exactly when `Size_ == PtrBytes == 8` (1.27 caches this as
+/// `TFlagDirectIface`; older versions as `KindDirectIface`, computed by the
+/// compiler's `types.IsDirectIface`, which is the same condition), so
+/// reading these two words works across versions.
+pub const ABI_TYPE_SIZE_OFFSET: u64 = 0;
+pub const ABI_TYPE_PTRBYTES_OFFSET: u64 = 8;
+
+/// Function names whose goroutines are user goroutines although their start
+/// function lives in package runtime (runtime/traceback.go
+/// `isSystemGoroutine`: `runtime.main`, coroutines, `handleAsyncEvent`; the
+/// finalizer and cleanup goroutines only while running user code, which we
+/// treat as system for listing purposes).
+pub fn is_user_start_func(name: &str) -> bool {
+    if matches!(name, "runtime.main" | "runtime.corostart" | "runtime.handleAsyncEvent") {
+        return true;
+    }
+    !name.starts_with("runtime.")
+}
+
+/// Functions that end a stack: the runtime marks them with FUNCFLAG_TOPFRAME
+/// (runtime/symtab.go), and these names are the fallback when flags are
+/// unavailable.
+pub fn is_top_frame_name(name: &str) -> bool {
+    matches!(
+        name,
+        "runtime.goexit" | "runtime.mstart" | "runtime.mstart0" | "runtime.rt0_go"
+    )
+}

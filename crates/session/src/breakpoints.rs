@@ -1,0 +1,168 @@
+//! Logical breakpoints (what the user asked for) over physical ones (one
+//! int3 per address, owned by the process layer). Several logical
+//! breakpoints may share an address; stepping adds its own temporary ones.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::locspec::Resolved;
+
+/// `condition -hitcount ID OP N`: stop only when the hit count satisfies it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HitCondition {
+    pub op: HitOp,
+    pub n: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HitOp {
+    Eq,
+    Ne,
+    Gt,
+    Ge,
+    Lt,
+    Le,
+    /// Every n-th hit (`% n`).
+    Mod,
+}
+
+impl HitCondition {
+    /// Parses `> 5`, `== 3`, `%2`, or a bare `5` (meaning `>= 5`, as VS
+    /// Code's hitCondition).
+    pub fn parse(s: &str) -> Option<HitCondition> {
+        let s = s.trim();
+        let ops = [("==", HitOp::Eq), ("!=", HitOp::Ne), (">=", HitOp::Ge), ("<=", HitOp::Le), (">", HitOp::Gt), ("<", HitOp::Lt), ("%", HitOp::Mod)];
+        for (tok, op) in ops {
+            if let Some(rest) = s.strip_prefix(tok) {
+                return rest.trim().parse().ok().map(|n| HitCondition { op, n });
+            }
+        }
+        s.parse().ok().map(|n| HitCondition { op: HitOp::Ge, n })
+    }
+
+    pub fn holds(&self, hits: u64) -> bool {
+        match self.op {
+            HitOp::Eq => hits == self.n,
+            HitOp::Ne => hits != self.n,
+            HitOp::Gt => hits > self.n,
+            HitOp::Ge => hits >= self.n,
+            HitOp::Lt => hits < self.n,
+            HitOp::Le => hits <= self.n,
+            HitOp::Mod => self.n != 0 && hits % self.n == 0,
+        }
+    }
+}
+
+impl std::fmt::Display for HitCondition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let op = match self.op {
+            HitOp::Eq => "==",
+            HitOp::Ne => "!=",
+            HitOp::Gt => ">",
+            HitOp::Ge => ">=",
+            HitOp::Lt => "<",
+            HitOp::Le => "<=",
+            HitOp::Mod => "%",
+        };
+        write!(f, "{op} {}", self.n)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Breakpoint {
+    pub id: u32,
+    /// What the user typed.
+    pub spec: String,
+    pub addrs: Vec<u64>,
+    pub file: Option<Arc<str>>,
+    pub line: u32,
+    pub function: Option<String>,
+    pub condition: Option<String>,
+    pub hit_condition: Option<HitCondition>,
+    /// Hits whose condition held, in total and per goroutine.
+    pub total_hits: u64,
+    pub hits: HashMap<u64, u64>,
+}
+
+#[derive(Default)]
+pub(crate) struct Table {
+    next_id: u32,
+    bps: Vec<Breakpoint>,
+    /// Set while a step runs: user breakpoints hit by other goroutines are
+    /// ignored so the step finishes on the goroutine that started it.
+    pub stepping_goroutine: Option<u64>,
+}
+
+impl Table {
+    pub fn add(&mut self, spec: String, r: Resolved, condition: Option<String>) -> Breakpoint {
+        self.next_id += 1;
+        let bp = Breakpoint {
+            id: self.next_id,
+            spec,
+            addrs: r.addrs,
+            file: r.file,
+            line: r.line,
+            function: r.function,
+            condition,
+            hit_condition: None,
+            total_hits: 0,
+            hits: HashMap::new(),
+        };
+        self.bps.push(bp.clone());
+        bp
+    }
+
+    pub fn list(&self) -> Vec<Breakpoint> {
+        self.bps.clone()
+    }
+
+    pub fn remove(&mut self, id: u32) -> Option<Breakpoint> {
+        let i = self.bps.iter().position(|b| b.id == id)?;
+        Some(self.bps.remove(i))
+    }
+
+    pub fn remove_all(&mut self) -> Vec<Breakpoint> {
+        std::mem::take(&mut self.bps)
+    }
+
+    pub fn uses(&self, addr: u64) -> bool {
+        self.bps.iter().any(|b| b.addrs.contains(&addr))
+    }
+
+    pub fn all_addrs(&self) -> Vec<u64> {
+        let mut v: Vec<u64> = self.bps.iter().flat_map(|b| b.addrs.iter().copied()).collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+
+    pub fn at(&self, addr: u64) -> Vec<Breakpoint> {
+        self.bps.iter().filter(|b| b.addrs.contains(&addr)).cloned().collect()
+    }
+
+    pub fn set_condition(&mut self, id: u32, cond: Option<String>) -> Option<()> {
+        self.bps.iter_mut().find(|b| b.id == id).map(|b| b.condition = cond)
+    }
+
+    pub fn set_hit_condition(&mut self, id: u32, hc: Option<HitCondition>) -> Option<()> {
+        self.bps.iter_mut().find(|b| b.id == id).map(|b| b.hit_condition = hc)
+    }
+
+    /// Counts a hit whose condition held; says whether to stop (the hit
+    /// condition, if any, holds for the new count).
+    pub fn record_hit(&mut self, id: u32, goroutine: Option<u64>) -> bool {
+        let Some(b) = self.bps.iter_mut().find(|b| b.id == id) else { return false };
+        b.total_hits += 1;
+        if let Some(g) = goroutine {
+            *b.hits.entry(g).or_default() += 1;
+        }
+        b.hit_condition.is_none_or(|hc| hc.holds(b.total_hits))
+    }
+
+    pub fn reset_hits(&mut self) {
+        for b in &mut self.bps {
+            b.total_hits = 0;
+            b.hits.clear();
+        }
+    }
+}

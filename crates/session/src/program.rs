@@ -1,0 +1,85 @@
+//! The program being debugged, independent of any running process: its
+//! binary, debug information and runtime layout. Survives `restart`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use stillgo_binary::{Binary, GoVersion};
+use stillgo_dwarf::{DebugInfo, DwarfSections};
+use stillgo_runtime::Layout;
+
+use crate::SessionError;
+
+pub struct Program {
+    pub path: PathBuf,
+    pub bin: Arc<Binary>,
+    /// None for binaries built without DWARF (`-ldflags=-w`) or stripped.
+    pub dwarf: Option<Arc<DebugInfo>>,
+    /// Runtime layout; None without DWARF.
+    pub layout: Option<Layout>,
+    pub go_version: Option<GoVersion>,
+}
+
+/// DWARF sections Go binaries may carry.
+const DWARF_SECTIONS: &[&str] = &[
+    ".debug_info",
+    ".debug_abbrev",
+    ".debug_line",
+    ".debug_str",
+    ".debug_line_str",
+    ".debug_ranges",
+    ".debug_rnglists",
+    ".debug_loc",
+    ".debug_loclists",
+    ".debug_addr",
+    ".debug_str_offsets",
+    ".debug_frame",
+];
+
+impl Program {
+    pub fn open(path: &Path) -> Result<Program, SessionError> {
+        let bin = Arc::new(Binary::open(path)?);
+        let go_version = bin.go_version();
+        if let Some(v) = &go_version {
+            stillgo_runtime::versions::check_supported(v)?;
+        }
+        let dwarf = if bin.has_dwarf() {
+            let mut sections = DwarfSections::default();
+            for name in DWARF_SECTIONS {
+                if let Some(data) = bin.section(name) {
+                    sections.set(name, Arc::from(data.as_ref()));
+                }
+            }
+            Some(Arc::new(DebugInfo::new(sections)?))
+        } else {
+            None
+        };
+        let layout = match &dwarf {
+            Some(d) => Some(Layout::from_dwarf(d)?),
+            None => None,
+        };
+        Ok(Program { path: path.to_path_buf(), bin, dwarf, layout, go_version })
+    }
+
+    pub fn dwarf(&self) -> Result<&Arc<DebugInfo>, SessionError> {
+        self.dwarf.as_ref().ok_or(SessionError::NoDebugInfo)
+    }
+
+    pub fn layout(&self) -> Result<&Layout, SessionError> {
+        self.layout.as_ref().ok_or(SessionError::NoDebugInfo)
+    }
+
+    /// Source position of a pc: DWARF when present, else pclntab.
+    pub fn line_for_pc(&self, pc: u64) -> Option<(Arc<str>, u32)> {
+        if let Some(d) = &self.dwarf {
+            if let Some(li) = d.line_for_pc(pc) {
+                return Some((li.file, li.line));
+            }
+        }
+        self.bin.pclntab().line_for_pc(pc).map(|(f, l)| (Arc::from(f.as_ref()), l))
+    }
+
+    pub fn func_name(&self, pc: u64) -> Option<String> {
+        self.bin.pclntab().func_for_pc(pc).map(|f| f.name.to_string())
+    }
+}

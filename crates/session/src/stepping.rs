@@ -1,0 +1,281 @@
+//! Goroutine-aware `next`, `step` and `stepout`.
+//!
+//! Like Delve, stepping does not single-step through code: it puts
+//! temporary breakpoints where the step may end (the other statements of the
+//! current function, its return address, the bodies of functions called
+//! from the current line) and lets the whole program run. A temporary
+//! breakpoint only ends the step when the goroutine that started it hits it
+//! in the same function invocation (same canonical frame address), so other
+//! goroutines running the same code, and recursive calls, pass through.
+
+use std::collections::HashSet;
+
+use iced_x86::{Decoder, DecoderOptions, FlowControl, Mnemonic};
+use stillgo_proc::Tid;
+
+use crate::locspec::function_body_addr;
+use crate::{Result, Session, SessionError, Stop};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Over,
+    Into,
+    Out,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TempKind {
+    /// A statement of the function being stepped: stop if hit in the same
+    /// invocation (and, for `next`, not inside a deeper inlined call).
+    Line,
+    /// The return address of the function: stop when the stack is back to
+    /// the caller's (SP == the stepped frame's CFA).
+    Return,
+    /// The body of a function called from the current line (`step`).
+    CallTarget,
+    /// An indirect call instruction on the current line (`step`): step into
+    /// it to find where it goes.
+    IndirectCall,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct TempBp {
+    addr: u64,
+    kind: TempKind,
+}
+
+struct Plan {
+    kind: Kind,
+    goroutine: u64,
+    cfa: u64,
+    inline_depth: usize,
+    temps: Vec<TempBp>,
+    /// Addresses where this step inserted a physical breakpoint.
+    inserted: HashSet<u64>,
+}
+
+impl Session {
+    pub fn next(&mut self) -> Result<Stop> {
+        self.step_with(Kind::Over)
+    }
+
+    pub fn step(&mut self) -> Result<Stop> {
+        self.step_with(Kind::Into)
+    }
+
+    pub fn step_out(&mut self) -> Result<Stop> {
+        self.step_with(Kind::Out)
+    }
+
+    fn step_with(&mut self, kind: Kind) -> Result<Stop> {
+        let goroutine = self.selected_goroutine().ok_or_else(|| {
+            SessionError::Invalid("no goroutine is selected (the Go runtime has not started yet?): use break and continue first".into())
+        })?;
+        self.sel.frame = 0;
+        let frames = self.goroutine_stack(goroutine, 64)?;
+        let f0 = frames.first().cloned().ok_or_else(|| SessionError::Invalid("empty stack".into()))?;
+        let pcln = self.program.bin.pclntab();
+        let func = pcln
+            .func_for_pc(f0.pc)
+            .ok_or_else(|| SessionError::Invalid(format!("cannot step: pc {:#x} is not in a Go function", f0.pc)))?;
+        let depth0 = pcln.inline_stack(f0.pc).len();
+        let mut plan = Plan { kind, goroutine, cfa: f0.cfa, inline_depth: depth0, temps: Vec::new(), inserted: HashSet::new() };
+
+        // Statements of the current physical function.
+        let (cur_block, line_addrs) = self.statement_addrs(func.entry, func.end, f0.pc)?;
+        if kind != Kind::Out || depth0 > 0 {
+            for a in line_addrs {
+                plan.temps.push(TempBp { addr: a, kind: TempKind::Line });
+            }
+        }
+        // The return address: the first caller frame in another physical frame.
+        if let Some(caller) = frames.iter().find(|f| f.physical > f0.physical) {
+            plan.temps.push(TempBp { addr: caller.pc, kind: TempKind::Return });
+        }
+        if kind == Kind::Into {
+            for (addr, target) in self.calls_in(cur_block.0, cur_block.1)? {
+                match target {
+                    Some(t) => {
+                        if let Some(name) = self.program.func_name(t) {
+                            if is_steppable(&name) {
+                                if let Some(body) = function_body_addr(&self.program, &name) {
+                                    plan.temps.push(TempBp { addr: body, kind: TempKind::CallTarget });
+                                }
+                            }
+                        }
+                    }
+                    None => plan.temps.push(TempBp { addr, kind: TempKind::IndirectCall }),
+                }
+            }
+        }
+        self.insert_temps(&mut plan)?;
+        self.bps.stepping_goroutine = Some(goroutine);
+        let result = self.run_until(&mut |s, tid, pc| s.step_hit(&mut plan, tid, pc));
+        self.bps.stepping_goroutine = None;
+        // Remove temporary breakpoints whatever happened (the process may be gone).
+        if let Some(p) = self.proc.as_mut() {
+            for a in &plan.inserted {
+                if !self.bps.uses(*a) {
+                    let _ = p.remove_breakpoint(*a);
+                }
+            }
+        }
+        let stop = result?;
+        Ok(self.finish_stop(stop))
+    }
+
+    fn insert_temps(&mut self, plan: &mut Plan) -> Result<()> {
+        let p = self.proc_mut()?;
+        for t in &plan.temps {
+            if !p.has_breakpoint(t.addr) {
+                p.set_breakpoint(t.addr)?;
+                plan.inserted.insert(t.addr);
+            }
+        }
+        Ok(())
+    }
+
+    /// Decides whether a breakpoint hit ends the step.
+    fn step_hit(&mut self, plan: &mut Plan, tid: Tid, pc: u64) -> bool {
+        let temps: Vec<TempBp> = plan.temps.iter().copied().filter(|t| t.addr == pc).collect();
+        if temps.is_empty() {
+            return false;
+        }
+        match self.goroutine_of_thread(tid) {
+            Ok(Some(g)) if g == plan.goroutine => {}
+            _ => return false,
+        }
+        let Ok(regs) = self.proc().and_then(|p| Ok(p.regs(tid)?)) else { return false };
+        let sp = regs.sp();
+        let pcln = self.program.bin.pclntab();
+        let cfa = pcln
+            .func_for_pc(pc)
+            .and_then(|f| pcln.sp_delta(&f, pc))
+            .map(|d| sp + d.max(0) as u64 + 8);
+        for t in temps {
+            match t.kind {
+                TempKind::Line => {
+                    if cfa != Some(plan.cfa) {
+                        continue;
+                    }
+                    let depth = pcln.inline_stack(pc).len();
+                    let ok = match plan.kind {
+                        Kind::Over => depth <= plan.inline_depth,
+                        Kind::Into => true,
+                        Kind::Out => depth < plan.inline_depth,
+                    };
+                    if ok {
+                        return true;
+                    }
+                }
+                TempKind::Return => {
+                    if sp == plan.cfa {
+                        return true;
+                    }
+                }
+                TempKind::CallTarget => return true,
+                TempKind::IndirectCall => {
+                    if cfa != Some(plan.cfa) {
+                        continue;
+                    }
+                    // Step into the call and see where it lands.
+                    let Ok(p) = self.proc_mut() else { return false };
+                    if p.single_step(tid).is_err() {
+                        return false;
+                    }
+                    let Ok(r) = p.regs(tid) else { return false };
+                    let Some(name) = self.program.func_name(r.pc()) else { return false };
+                    if !is_steppable(&name) {
+                        return false;
+                    }
+                    let Some(body) = function_body_addr(&self.program, &name) else { return false };
+                    if body == r.pc() {
+                        return true;
+                    }
+                    plan.temps.push(TempBp { addr: body, kind: TempKind::CallTarget });
+                    let _ = self.insert_temps(plan);
+                    return false;
+                }
+            }
+        }
+        false
+    }
+
+    /// Statement start addresses of the function `[entry, end)`, except the
+    /// block of rows that holds `pc` (the line being stepped from). Also
+    /// returns that block's address range.
+    fn statement_addrs(&self, entry: u64, end: u64, pc: u64) -> Result<((u64, u64), Vec<u64>)> {
+        let Some(d) = &self.program.dwarf else {
+            // Without DWARF, pclntab line changes stand in for statements.
+            return Ok(((pc, pc + 1), self.pcln_line_starts(entry, end, pc)));
+        };
+        let rows = d.line_table_rows(entry..end);
+        let idx = rows.iter().rposition(|r| r.address <= pc);
+        let (mut lo, mut hi) = (pc, pc + 1);
+        if let Some(i) = idx {
+            let key = (&rows[i].file, rows[i].line);
+            let mut a = i;
+            while a > 0 && (&rows[a - 1].file, rows[a - 1].line) == key {
+                a -= 1;
+            }
+            let mut b = i;
+            while b + 1 < rows.len() && (&rows[b + 1].file, rows[b + 1].line) == key {
+                b += 1;
+            }
+            lo = rows[a].address;
+            hi = rows.get(b + 1).map(|r| r.address).unwrap_or(end);
+        }
+        let addrs = rows
+            .iter()
+            .filter(|r| r.is_stmt && r.line != 0 && (r.address < lo || r.address >= hi) && r.address < end)
+            .map(|r| r.address)
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        Ok(((lo, hi), addrs))
+    }
+
+    fn pcln_line_starts(&self, entry: u64, end: u64, pc: u64) -> Vec<u64> {
+        let pcln = self.program.bin.pclntab();
+        let cur = pcln.line_for_pc(pc).map(|(_, l)| l);
+        let mut out = Vec::new();
+        let mut prev = None;
+        let mut a = entry;
+        // Walk instruction boundaries with the decoder.
+        let bytes = self.program.bin.read_static(entry, (end - entry) as usize).unwrap_or(&[]);
+        let mut dec = Decoder::with_ip(64, bytes, entry, DecoderOptions::NONE);
+        while dec.can_decode() && a < end {
+            let ins = dec.decode();
+            a = ins.ip();
+            let l = pcln.line_for_pc(a).map(|(_, l)| l);
+            if l != prev && l != cur {
+                out.push(a);
+            }
+            prev = l;
+        }
+        out
+    }
+
+    /// CALL instructions in `[lo, hi)`: (address, direct target or None).
+    fn calls_in(&self, lo: u64, hi: u64) -> Result<Vec<(u64, Option<u64>)>> {
+        let len = hi.saturating_sub(lo) as usize;
+        let Some(bytes) = self.program.bin.read_static(lo, len) else { return Ok(Vec::new()) };
+        let mut dec = Decoder::with_ip(64, bytes, lo, DecoderOptions::NONE);
+        let mut out = Vec::new();
+        while dec.can_decode() {
+            let ins = dec.decode();
+            match ins.flow_control() {
+                FlowControl::Call => out.push((ins.ip(), Some(ins.near_branch_target()))),
+                FlowControl::IndirectCall if ins.mnemonic() == Mnemonic::Call => out.push((ins.ip(), None)),
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Functions `step` enters: user code, not the runtime's internals (which a
+/// Go developer steps over, as with Delve).
+fn is_steppable(name: &str) -> bool {
+    !(name.starts_with("runtime.") || name.starts_with("internal/") || name.starts_with("runtime/internal/"))
+}

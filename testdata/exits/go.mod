@@ -1,0 +1,3 @@
+module exits
+
+go 1.22

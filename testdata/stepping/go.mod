@@ -1,0 +1,3 @@
+module stepping
+
+go 1.22

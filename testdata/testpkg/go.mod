@@ -1,0 +1,3 @@
+module testpkg
+
+go 1.22
