@@ -32,6 +32,10 @@ pub struct LaunchOptions {
     /// Run with `personality(ADDR_NO_RANDOMIZE)`, like `setarch -R`.
     pub disable_aslr: bool,
     pub stdio: StdioMode,
+    /// Put the program in a process group of its own, so a Ctrl-C typed at
+    /// the debugger's terminal reaches only the debugger (which then stops
+    /// the program) instead of killing the program.
+    pub new_process_group: bool,
 }
 
 impl LaunchOptions {
@@ -79,6 +83,7 @@ struct ChildPlan {
     envp: Vec<CString>,
     cwd: Option<CString>,
     disable_aslr: bool,
+    new_process_group: bool,
 }
 
 /// The result of a successful launch: the PID, stopped at its exec event,
@@ -118,6 +123,7 @@ pub(crate) fn launch(opts: &LaunchOptions, options: i32) -> Result<Launched, Pro
         },
         cwd: opts.cwd.as_ref().map(|c| cstr("cwd", program, c.as_os_str().as_bytes())).transpose()?,
         disable_aslr: opts.disable_aslr,
+        new_process_group: opts.new_process_group,
     };
     let mut argv_ptrs: Vec<*const libc::c_char> = plan.argv.iter().map(|a| a.as_ptr()).collect();
     argv_ptrs.push(std::ptr::null());
@@ -253,6 +259,9 @@ unsafe fn child(
         libc::sigemptyset(&mut empty);
         libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        if plan.new_process_group {
+            libc::setpgid(0, 0);
+        }
         if plan.disable_aslr {
             let cur = libc::personality(0xffff_ffff);
             if cur == -1 || libc::personality((cur as libc::c_ulong) | libc::ADDR_NO_RANDOMIZE as libc::c_ulong) == -1 {

@@ -67,7 +67,7 @@ pub fn run(target: Target, wd: Option<PathBuf>, init: Option<String>) -> Result<
                 cwd: wd,
                 disable_aslr: true,
                 stdio: StdioMode::Inherit,
-                ..Default::default()
+                new_process_group: std::io::stdin().is_terminal(),
             };
             let (s, _pipes) = Session::launch(opts).map_err(|e| e.to_string())?;
             (s, cleanup)
