@@ -28,18 +28,29 @@ fn main() {
         bin.has_dwarf(),
         t.elapsed()
     );
-    println!("text {:#x?} pclntab text_start {:#x}", bin.text_range(), tab.text_start());
+    println!(
+        "text {:#x?} pclntab text_start {:#x}",
+        bin.text_range(),
+        tab.text_start()
+    );
     println!("moduledata: {:#x?}", bin.moduledata());
     if let Ok(spec) = std::env::var("GOBIN_LINE") {
         if let Some((file, line)) = spec.rsplit_once(':') {
             let t = Instant::now();
             let pcs = tab.pcs_for_line(file, line.parse().unwrap_or(0));
-            println!("{spec}: {pcs:#x?} in {:?} ({:?})", t.elapsed(), tab.resolve_file(file));
+            println!(
+                "{spec}: {pcs:#x?} in {:?} ({:?})",
+                t.elapsed(),
+                tab.resolve_file(file)
+            );
         }
     }
     if let Some(name) = args.next() {
         for f in tab.find_funcs(&name) {
-            println!("{} [{:#x}, {:#x}) flag={} id={}", f.name, f.entry, f.end, f.flag, f.func_id);
+            println!(
+                "{} [{:#x}, {:#x}) flag={} id={}",
+                f.name, f.entry, f.end, f.flag, f.func_id
+            );
             for e in tab.line_table(&f) {
                 println!(
                     "  {:#x}-{:#x} {}:{} sp={:?} inl={:?}",
@@ -48,7 +59,10 @@ fn main() {
                     e.file,
                     e.line,
                     tab.sp_delta(&f, e.pc.start),
-                    tab.inline_stack(e.pc.start).iter().map(|c| c.func_name.to_string()).collect::<Vec<_>>()
+                    tab.inline_stack(e.pc.start)
+                        .iter()
+                        .map(|c| c.func_name.to_string())
+                        .collect::<Vec<_>>()
                 );
             }
         }

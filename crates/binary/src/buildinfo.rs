@@ -33,7 +33,11 @@ pub struct GoVersion {
 impl GoVersion {
     /// Builds a version from its parts.
     pub const fn new(major: u32, minor: u32, patch: u32) -> Self {
-        GoVersion { major, minor, patch }
+        GoVersion {
+            major,
+            minor,
+            patch,
+        }
     }
 
     /// Parses a toolchain version string as stored in the build info:
@@ -50,7 +54,11 @@ impl GoVersion {
         // A patch component only counts when the minor component is purely
         // numeric ("go1.27rc1.x" is not a patch release).
         let patch = parts.next().and_then(leading_number).unwrap_or(0);
-        Some(GoVersion { major, minor, patch })
+        Some(GoVersion {
+            major,
+            minor,
+            patch,
+        })
     }
 }
 
@@ -114,11 +122,16 @@ pub(crate) fn parse_buildinfo(data: &[u8]) -> Result<BuildInfo, BuildInfoError> 
     let header = data
         .get(start..start + HEADER_SIZE)
         .ok_or(BuildInfoError::Truncated)?;
-    let flags = header.get(MAGIC.len() + 1).copied().ok_or(BuildInfoError::Truncated)?;
+    let flags = header
+        .get(MAGIC.len() + 1)
+        .copied()
+        .ok_or(BuildInfoError::Truncated)?;
     if flags & FLAGS_VERSION_INL == 0 || flags & FLAGS_BIG_ENDIAN != 0 {
         return Err(BuildInfoError::UnsupportedLayout);
     }
-    let rest = data.get(start + HEADER_SIZE..).ok_or(BuildInfoError::Truncated)?;
+    let rest = data
+        .get(start + HEADER_SIZE..)
+        .ok_or(BuildInfoError::Truncated)?;
     let (version, rest) = read_prefixed_string(rest)?;
     let (modinfo_raw, _) = read_prefixed_string(rest)?;
     let version = String::from_utf8_lossy(version).into_owned();
@@ -142,8 +155,9 @@ pub(crate) fn parse_buildinfo(data: &[u8]) -> Result<BuildInfo, BuildInfoError> 
 /// (debug/buildinfo `readRawBuildInfo`: `len(mod) >= 33 && mod[len(mod)-17] == '\n'`).
 fn strip_sentinels(raw: &[u8]) -> &[u8] {
     let n = raw.len();
-    if n >= 2 * MODINFO_SENTINEL_LEN + 1 && raw.get(n - MODINFO_SENTINEL_LEN - 1) == Some(&b'\n') {
-        raw.get(MODINFO_SENTINEL_LEN..n - MODINFO_SENTINEL_LEN).unwrap_or(raw)
+    if n > 2 * MODINFO_SENTINEL_LEN && raw.get(n - MODINFO_SENTINEL_LEN - 1) == Some(&b'\n') {
+        raw.get(MODINFO_SENTINEL_LEN..n - MODINFO_SENTINEL_LEN)
+            .unwrap_or(raw)
     } else {
         raw
     }
@@ -178,9 +192,15 @@ mod tests {
 
     #[test]
     fn parse_versions() {
-        assert_eq!(GoVersion::parse("go1.24.11"), Some(GoVersion::new(1, 24, 11)));
+        assert_eq!(
+            GoVersion::parse("go1.24.11"),
+            Some(GoVersion::new(1, 24, 11))
+        );
         assert_eq!(GoVersion::parse("go1.27"), Some(GoVersion::new(1, 27, 0)));
-        assert_eq!(GoVersion::parse("go1.27rc1"), Some(GoVersion::new(1, 27, 0)));
+        assert_eq!(
+            GoVersion::parse("go1.27rc1"),
+            Some(GoVersion::new(1, 27, 0))
+        );
         assert_eq!(
             GoVersion::parse("go1.22.10 X:boringcrypto"),
             Some(GoVersion::new(1, 22, 10))
@@ -213,7 +233,10 @@ mod tests {
         assert_eq!(bi.version, "go1.24.11");
         assert_eq!(bi.main_path.as_deref(), Some("example.com/prog"));
         assert_eq!(bi.main_module.as_deref(), Some("example.com/prog"));
-        assert_eq!(parse_buildinfo(b"nothing here"), Err(BuildInfoError::NoMagic));
+        assert_eq!(
+            parse_buildinfo(b"nothing here"),
+            Err(BuildInfoError::NoMagic)
+        );
         sec.truncate(HEADER_SIZE + 4);
         assert_eq!(parse_buildinfo(&sec), Err(BuildInfoError::Truncated));
     }

@@ -29,8 +29,8 @@ use object::{Endianness, Object, ObjectSection, ObjectSymbol};
 pub use buildinfo::{BuildInfo, GoVersion};
 pub use error::BinaryError;
 pub use pclntab::{
-    package_of, Func, InlinedCall, LineEntry, LogicalFrame, ModuleData, Pclntab,
-    FUNCDATA_INL_TREE, FUNCFLAG_ASM, FUNCFLAG_SPWRITE, FUNCFLAG_TOPFRAME, PCDATA_ARG_LIVE_INDEX,
+    package_of, Func, InlinedCall, LineEntry, LogicalFrame, ModuleData, Pclntab, FUNCDATA_INL_TREE,
+    FUNCFLAG_ASM, FUNCFLAG_SPWRITE, FUNCFLAG_TOPFRAME, PCDATA_ARG_LIVE_INDEX,
     PCDATA_INL_TREE_INDEX, PCDATA_STACK_MAP_INDEX, PCDATA_UNSAFE_POINT,
 };
 
@@ -106,11 +106,15 @@ impl Binary {
         let path = path.to_path_buf();
         let file = File::open(&path).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => BinaryError::NotFound(path.clone()),
-            _ => BinaryError::NotReadable { path: path.clone(), source: e },
+            _ => BinaryError::NotReadable {
+                path: path.clone(),
+                source: e,
+            },
         })?;
-        let meta = file
-            .metadata()
-            .map_err(|e| BinaryError::NotReadable { path: path.clone(), source: e })?;
+        let meta = file.metadata().map_err(|e| BinaryError::NotReadable {
+            path: path.clone(),
+            source: e,
+        })?;
         if meta.is_dir() {
             return Err(BinaryError::NotReadable {
                 path: path.clone(),
@@ -124,11 +128,16 @@ impl Binary {
         // write the executable; if another process truncates it while mapped,
         // reads could fault, which is the accepted cost of not copying
         // 100 MB binaries into memory.
-        let map = unsafe { memmap2::Mmap::map(&file) }
-            .map_err(|e| BinaryError::NotReadable { path: path.clone(), source: e })?;
+        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| BinaryError::NotReadable {
+            path: path.clone(),
+            source: e,
+        })?;
         let mut image = Image::new(map);
 
-        let corrupt = |detail: String| BinaryError::Corrupt { path: path.clone(), detail };
+        let corrupt = |detail: String| BinaryError::Corrupt {
+            path: path.clone(),
+            detail,
+        };
         let (sections, segments, entry, text, build_info, gopclntab) = {
             let data = image.bytes();
             if data.get(..4) != Some(&elf::ELFMAG[..]) {
@@ -182,7 +191,9 @@ impl Binary {
         image.set_segments(segments);
         let image = Arc::new(image);
 
-        let go_version = build_info.as_ref().and_then(|b| GoVersion::parse(&b.version));
+        let go_version = build_info
+            .as_ref()
+            .and_then(|b| GoVersion::parse(&b.version));
         let Some(gopclntab) = gopclntab else {
             return Err(if build_info.is_some() {
                 corrupt("Go build info present but no .gopclntab section".into())
@@ -216,12 +227,12 @@ impl Binary {
             .ok_or_else(|| corrupt(".gopclntab has no file contents".into()))?;
         let pclntab = Pclntab::parse(Arc::clone(&image), sect, gopclntab.addr, text.start, hints)
             .map_err(|e| match e {
-                PclntabError::OldVersion(v) => BinaryError::UnsupportedGoVersion {
-                    path: path.clone(),
-                    found: format!("{v} (pclntab format)"),
-                },
-                PclntabError::Corrupt(d) => corrupt(d),
-            })?;
+            PclntabError::OldVersion(v) => BinaryError::UnsupportedGoVersion {
+                path: path.clone(),
+                found: format!("{v} (pclntab format)"),
+            },
+            PclntabError::Corrupt(d) => corrupt(d),
+        })?;
         tracing::debug!(
             path = %path.display(),
             version = ?go_version,
@@ -297,7 +308,8 @@ impl Binary {
 
     /// Virtual address range of an ELF section.
     pub fn section_range(&self, name: &str) -> Option<Range<u64>> {
-        self.find_section(name).map(|s| s.addr..s.addr.saturating_add(s.size))
+        self.find_section(name)
+            .map(|s| s.addr..s.addr.saturating_add(s.size))
     }
 
     /// ELF entry point.
@@ -317,7 +329,8 @@ impl Binary {
                 for sym in file.symbols() {
                     if let Ok(name) = sym.name() {
                         if !name.is_empty() {
-                            map.entry(Box::from(name)).or_insert((sym.address(), sym.size()));
+                            map.entry(Box::from(name))
+                                .or_insert((sym.address(), sym.size()));
                         }
                     }
                 }
@@ -330,7 +343,11 @@ impl Binary {
     /// use). `None` when stripped.
     pub fn symbol(&self, name: &str) -> Option<Symbol> {
         let &(addr, size) = self.symbol_index().get(name)?;
-        Some(Symbol { name: name.to_string(), addr, size })
+        Some(Symbol {
+            name: name.to_string(),
+            addr,
+            size,
+        })
     }
 
     /// The Go symbol table.

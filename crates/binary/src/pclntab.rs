@@ -155,7 +155,9 @@ impl Func {
 /// The package path of a function name.
 pub fn package_of(name: &str) -> &str {
     // Generic instantiations carry "[...]"; type arguments never count.
-    let head = name.find('[').map_or(name, |i| name.get(..i).unwrap_or(name));
+    let head = name
+        .find('[')
+        .map_or(name, |i| name.get(..i).unwrap_or(name));
     let after_slash = head.rfind('/').map_or(0, |i| i + 1);
     match head.get(after_slash..).and_then(|s| s.find('.')) {
         Some(dot) => head.get(..after_slash + dot).unwrap_or(head),
@@ -254,6 +256,9 @@ pub(crate) struct ModuleDataHints {
     pub rodata: Option<u64>,
 }
 
+/// (line, pc) pairs where runs of a line start in one file, sorted.
+type LineStarts = Arc<Vec<(u32, u64)>>;
+
 /// The decoded Go symbol table of a binary. Cheap to create: only the
 /// header is read up front.
 pub struct Pclntab {
@@ -277,7 +282,7 @@ pub struct Pclntab {
     /// Compilation units: (cutab start index, functab indexes), sorted by start.
     cus: OnceLock<Vec<(u32, Vec<u32>)>>,
     /// Per filetab offset: (line, pc) where a run of that line starts, sorted.
-    file_lines: Mutex<HashMap<u32, Arc<Vec<(u32, u64)>>>>,
+    file_lines: Mutex<HashMap<u32, LineStarts>>,
 }
 
 impl std::fmt::Debug for Pclntab {
@@ -356,7 +361,11 @@ impl Pclntab {
         {
             return Err(corrupt("functab larger than the section"));
         }
-        let text_start = if text_start != 0 { text_start } else { text_section };
+        let text_start = if text_start != 0 {
+            text_start
+        } else {
+            text_section
+        };
         Ok(Pclntab {
             addr,
             header_off: sect.start,
@@ -571,7 +580,10 @@ impl Pclntab {
 
     fn file_off(&self, cu_offset: u32, fileno: i32) -> Option<u32> {
         let idx = cu_offset.checked_add(u32::try_from(fileno).ok()?)? as usize;
-        let off = self.bytes(&self.cutab).get(idx.checked_mul(4)?..).and_then(le_u32)?;
+        let off = self
+            .bytes(&self.cutab)
+            .get(idx.checked_mul(4)?..)
+            .and_then(le_u32)?;
         (off != u32::MAX).then_some(off)
     }
 
@@ -602,7 +614,8 @@ impl Pclntab {
         };
         let mut out: Vec<LineEntry<'_>> = Vec::new();
         for (start, end, fileno, line) in zip_tables(files, lines) {
-            let (Some(file), Ok(line)) = (self.file_name(raw.cu_offset, fileno), u32::try_from(line))
+            let (Some(file), Ok(line)) =
+                (self.file_name(raw.cu_offset, fileno), u32::try_from(line))
             else {
                 continue;
             };
@@ -610,7 +623,11 @@ impl Pclntab {
                 Some(last) if last.pc.end == start && last.line == line && last.file == file => {
                     last.pc.end = end;
                 }
-                _ => out.push(LineEntry { pc: start..end, file, line }),
+                _ => out.push(LineEntry {
+                    pc: start..end,
+                    file,
+                    line,
+                }),
             }
         }
         out
@@ -789,7 +806,9 @@ impl Pclntab {
         for s in tab.split(|&b| b == 0) {
             let this = off;
             off += s.len() + 1;
-            let Ok(s) = std::str::from_utf8(s) else { continue };
+            let Ok(s) = std::str::from_utf8(s) else {
+                continue;
+            };
             if s.is_empty() {
                 continue;
             }
@@ -845,17 +864,28 @@ impl Pclntab {
             .iter()
             .enumerate()
             .filter_map(|(k, (cu, funcs))| {
-                let end = cus.get(k + 1).map_or(cutab_len, |(next, _)| *next);
-                let fileno = (*cu..end).position(|j| {
-                    cutab.get(j as usize * 4..).and_then(le_u32) == Some(fileoff)
-                })?;
+                // Functions without a compilation unit have cuOffset ^0
+                // (cmd/link/internal/ld/pcln.go `writeFuncs`, `cuIdx := ^uint32(0)`): clamp.
+                let end = cus
+                    .get(k + 1)
+                    .map_or(cutab_len, |(next, _)| *next)
+                    .min(cutab_len);
+                let fileno = (*cu..end)
+                    .position(|j| cutab.get(j as usize * 4..).and_then(le_u32) == Some(fileoff))?;
                 Some((fileno as i32, funcs.as_slice()))
             })
             .collect();
+        tracing::debug!(
+            cus = candidates.len(),
+            funcs = candidates.iter().map(|(_, f)| f.len()).sum::<usize>(),
+            "scanning line tables"
+        );
         let mut rows: Vec<(u32, u64)> = candidates
             .par_iter()
             .flat_map_iter(|(fileno, funcs)| {
-                funcs.iter().flat_map(move |&i| self.line_starts(i as usize, *fileno))
+                funcs
+                    .iter()
+                    .flat_map(move |&i| self.line_starts(i as usize, *fileno))
             })
             .collect();
         rows.sort_unstable();
@@ -870,7 +900,9 @@ impl Pclntab {
     /// (line, pc) at each pc of function `i` where file `fileno` and a line
     /// begin, coming from a different position.
     fn line_starts(&self, i: usize, fileno: i32) -> Vec<(u32, u64)> {
-        let Some(raw) = self.raw(i) else { return Vec::new() };
+        let Some(raw) = self.raw(i) else {
+            return Vec::new();
+        };
         let (Some(files), Some(lines)) = (
             self.table(raw.pcfile, raw.entry),
             self.table(raw.pcln, raw.entry),
@@ -932,15 +964,15 @@ impl Pclntab {
     fn find_moduledata(&self) -> Option<ModuleData> {
         let funcnametab_addr = self.addr + (self.funcnametab.start - self.header_off) as u64;
         let found = self.md_hints.scan.iter().find_map(|r| {
-                let len = usize::try_from(r.end.checked_sub(r.start)?).ok()?;
-                let data = self.image.read_static(r.start, len)?;
-                (0..data.len().saturating_sub(16)).step_by(8).find_map(|o| {
-                    let w = data.get(o..o + 16)?;
-                    (le_u64(w) == Some(self.addr)
-                        && w.get(8..).and_then(le_u64) == Some(funcnametab_addr))
-                    .then_some(r.start + o as u64)
-                })
-            })?;
+            let len = usize::try_from(r.end.checked_sub(r.start)?).ok()?;
+            let data = self.image.read_static(r.start, len)?;
+            (0..data.len().saturating_sub(16)).step_by(8).find_map(|o| {
+                let w = data.get(o..o + 16)?;
+                (le_u64(w) == Some(self.addr)
+                    && w.get(8..).and_then(le_u64) == Some(funcnametab_addr))
+                .then_some(r.start + o as u64)
+            })
+        })?;
         self.decode_moduledata(found)
     }
 
@@ -995,7 +1027,10 @@ fn name_matches(name: &str, pattern: &str) -> bool {
         name == pattern
             || (name.len() > pattern.len()
                 && name.ends_with(pattern)
-                && matches!(name.as_bytes().get(name.len() - pattern.len() - 1), Some(b'.' | b'/')))
+                && matches!(
+                    name.as_bytes().get(name.len() - pattern.len() - 1),
+                    Some(b'.' | b'/')
+                ))
     };
     if suffix_at_boundary(name) {
         return true;
@@ -1018,7 +1053,9 @@ fn simplify_name(name: &str) -> String {
         }
     }
     while let Some(start) = out.find("(*") {
-        let Some(len) = out.get(start..).and_then(|s| s.find(')')) else { break };
+        let Some(len) = out.get(start..).and_then(|s| s.find(')')) else {
+            break;
+        };
         let inner = out.get(start + 2..start + len).unwrap_or("").to_string();
         out.replace_range(start..start + len + 1, &inner);
     }
@@ -1032,8 +1069,14 @@ mod tests {
     #[test]
     fn packages() {
         assert_eq!(package_of("main.main"), "main");
-        assert_eq!(package_of("example.com/prog/shapes.(*Rect).Scale"), "example.com/prog/shapes");
-        assert_eq!(package_of("internal/runtime/atomic.Load"), "internal/runtime/atomic");
+        assert_eq!(
+            package_of("example.com/prog/shapes.(*Rect).Scale"),
+            "example.com/prog/shapes"
+        );
+        assert_eq!(
+            package_of("internal/runtime/atomic.Load"),
+            "internal/runtime/atomic"
+        );
         assert_eq!(package_of("example.com/p.Sum[...]"), "example.com/p");
     }
 
@@ -1048,7 +1091,10 @@ mod tests {
         assert!(name_matches("example.com/p.Sum[...]", "Sum"));
         assert!(name_matches("example.com/p.Sum[...]", "p.Sum"));
         assert!(name_matches("example.com/p.Sum[go.shape.int]", "Sum"));
-        assert!(name_matches("example.com/p.(*List[go.shape.int]).Push", "List.Push"));
+        assert!(name_matches(
+            "example.com/p.(*List[go.shape.int]).Push",
+            "List.Push"
+        ));
         assert!(!name_matches("example.com/p.Summary", "Sum"));
     }
 }

@@ -19,7 +19,10 @@ fn big_go_binaries_decode() {
         let bin = Binary::open(&compile).unwrap();
         let opened = t.elapsed();
         let tab = bin.pclntab();
-        assert_eq!(bin.go_version().map(|v| v.to_string()), Some(format!("go{ver}")));
+        assert_eq!(
+            bin.go_version().map(|v| v.to_string()),
+            Some(format!("go{ver}"))
+        );
         let t = Instant::now();
         let mut n = 0usize;
         let mut prev_end = 0;

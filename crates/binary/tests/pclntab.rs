@@ -52,22 +52,35 @@ fn functions_match_go_tool_nm() {
                 funcs.iter().map(|f| (f.entry, f)).collect();
             let mut checked = 0;
             for s in &syms {
-                let f = by_addr
-                    .get(&s.addr)
-                    .unwrap_or_else(|| panic!("{ver} {v:?}: no pclntab func at {:#x} ({})", s.addr, s.name));
+                let f = by_addr.get(&s.addr).unwrap_or_else(|| {
+                    panic!("{ver} {v:?}: no pclntab func at {:#x} ({})", s.addr, s.name)
+                });
                 // `_.` names are linknamed closures whose ELF name lost the package.
                 // The pclntab may keep a `·` where the ELF name has `.`.
                 if !s.name.starts_with("_.") {
-                    assert_eq!(f.name.replace('·', "."), normalize(&s.name), "{ver} {v:?} at {:#x}", s.addr);
+                    assert_eq!(
+                        f.name.replace('·', "."),
+                        normalize(&s.name),
+                        "{ver} {v:?} at {:#x}",
+                        s.addr
+                    );
                 }
-                assert!(f.end >= s.addr + s.size, "{ver} {v:?}: {} ends early", f.name);
+                assert!(
+                    f.end >= s.addr + s.size,
+                    "{ver} {v:?}: {} ends early",
+                    f.name
+                );
                 let found = tab.func_for_pc(s.addr + s.size - 1).unwrap();
                 assert_eq!(found.entry, s.addr);
                 checked += 1;
             }
             assert!(checked > 1000, "only {checked} text symbols compared");
             // Every pclntab function is an ELF text symbol too.
-            assert_eq!(funcs.len(), syms.len(), "{ver} {v:?}: function counts differ");
+            assert_eq!(
+                funcs.len(),
+                syms.len(),
+                "{ver} {v:?}: function counts differ"
+            );
             for name in [
                 "main.main",
                 "main.bigFrame",
@@ -75,9 +88,13 @@ fn functions_match_go_tool_nm() {
                 "example.com/prog/shapes.(*Rect).Scale",
                 "runtime.goexit",
             ] {
-                let f = tab.func_by_name(name).unwrap_or_else(|| panic!("{ver}: no {name}"));
+                let f = tab
+                    .func_by_name(name)
+                    .unwrap_or_else(|| panic!("{ver}: no {name}"));
                 assert_eq!(&*f.name, name);
-                let elf = bin.symbol(name).or_else(|| bin.symbol(&format!("{name}.abi0")));
+                let elf = bin
+                    .symbol(name)
+                    .or_else(|| bin.symbol(&format!("{name}.abi0")));
                 assert_eq!(f.entry, elf.unwrap().addr, "{ver} {name}");
             }
             assert!(tab.func_by_name("main.nosuch").is_none());
@@ -87,9 +104,14 @@ fn functions_match_go_tool_nm() {
             let main = tab.func_by_name("main.main").unwrap();
             assert!(!main.is_topframe() && !main.is_asm() && !main.is_runtime());
             assert_eq!(main.package(), "main");
-            let scale = tab.func_by_name("example.com/prog/shapes.(*Rect).Scale").unwrap();
+            let scale = tab
+                .func_by_name("example.com/prog/shapes.(*Rect).Scale")
+                .unwrap();
             assert_eq!(scale.package(), "example.com/prog/shapes");
-            assert_eq!(scale.start_line as u32, mark_line("shapes/shapes.go", "scale") - 1);
+            assert_eq!(
+                scale.start_line as u32,
+                mark_line("shapes/shapes.go", "scale") - 1
+            );
         }
     }
 }
@@ -100,16 +122,32 @@ fn find_funcs_by_partial_name() {
         let bin = open(ver, Variant::NoOpt);
         let tab = bin.pclntab();
         let names = |p: &str| -> Vec<String> {
-            tab.find_funcs(p).iter().map(|f| f.name.to_string()).collect()
+            tab.find_funcs(p)
+                .iter()
+                .map(|f| f.name.to_string())
+                .collect()
         };
         assert_eq!(names("main.bigFrame"), ["main.bigFrame"]);
         assert_eq!(names("bigFrame"), ["main.bigFrame"]);
-        for p in ["Scale", "Rect.Scale", "(*Rect).Scale", "shapes.(*Rect).Scale"] {
-            assert_eq!(names(p), ["example.com/prog/shapes.(*Rect).Scale"], "{ver} {p}");
+        for p in [
+            "Scale",
+            "Rect.Scale",
+            "(*Rect).Scale",
+            "shapes.(*Rect).Scale",
+        ] {
+            assert_eq!(
+                names(p),
+                ["example.com/prog/shapes.(*Rect).Scale"],
+                "{ver} {p}"
+            );
         }
         let sums = names("Sum");
         assert_eq!(sums.len(), 2, "{ver}: two instantiations of Sum: {sums:?}");
-        assert!(sums.iter().all(|n| n.starts_with("example.com/prog/shapes.Sum[")), "{sums:?}");
+        assert!(
+            sums.iter()
+                .all(|n| n.starts_with("example.com/prog/shapes.Sum[")),
+            "{sums:?}"
+        );
         assert_eq!(names("makeCounter.func1"), ["main.makeCounter.func1"]);
         assert!(names("igFrame").is_empty());
     }
@@ -156,21 +194,40 @@ fn stripped_binary_has_same_functions_and_lines() {
         assert!(stripped.symbol("main.main").is_none());
         assert!(stripped.section(".debug_info").is_none());
         let full_bin = Binary::open(&full).unwrap();
-        let a: Vec<_> = full_bin.pclntab().funcs().map(|f| (f.name, f.entry, f.end)).collect();
-        let b: Vec<_> = stripped.pclntab().funcs().map(|f| (f.name, f.entry, f.end)).collect();
+        let a: Vec<_> = full_bin
+            .pclntab()
+            .funcs()
+            .map(|f| (f.name, f.entry, f.end))
+            .collect();
+        let b: Vec<_> = stripped
+            .pclntab()
+            .funcs()
+            .map(|f| (f.name, f.entry, f.end))
+            .collect();
         assert!(a.len() > 1000);
         assert_eq!(a, b, "{ver}: -s -w must not move code");
         // objdump cannot read a stripped binary; the code is identical, so the
         // unstripped build's objdump is the ground truth.
         check_lines(ver, Variant::Stripped, &stripped, &full);
-        let md = stripped.moduledata().expect("moduledata found without symbols");
+        let md = stripped
+            .moduledata()
+            .expect("moduledata found without symbols");
         let full_md = full_bin.moduledata().unwrap();
         // Data may move and type data differ in length (-w drops some); code does not.
         assert_eq!(
             (md.text, md.etext, md.types, md.rodata, md.gofunc),
-            (full_md.text, full_md.etext, full_md.types, full_md.rodata, full_md.gofunc)
+            (
+                full_md.text,
+                full_md.etext,
+                full_md.types,
+                full_md.rodata,
+                full_md.gofunc
+            )
         );
-        assert_eq!(stripped.read_static(md.addr, 8), Some(&stripped.pclntab().addr().to_le_bytes()[..]));
+        assert_eq!(
+            stripped.read_static(md.addr, 8),
+            Some(&stripped.pclntab().addr().to_le_bytes()[..])
+        );
     }
 }
 
@@ -180,10 +237,19 @@ fn pcs_for_line_are_attributed_to_that_line() {
         for v in [Variant::NoOpt, Variant::Opt, Variant::Stripped] {
             let bin = open(ver, v);
             let tab = bin.pclntab();
-            let truth_bin = build(ver, if v == Variant::Stripped { Variant::Opt } else { v });
+            let truth_bin = build(
+                ver,
+                if v == Variant::Stripped {
+                    Variant::Opt
+                } else {
+                    v
+                },
+            );
             let insns = objdump(ver, &truth_bin, FUNCS_RE);
-            let line_of: HashMap<u64, (&str, u32)> =
-                insns.iter().map(|i| (i.addr, (i.file.as_str(), i.line))).collect();
+            let line_of: HashMap<u64, (&str, u32)> = insns
+                .iter()
+                .map(|i| (i.addr, (i.file.as_str(), i.line)))
+                .collect();
             let cases = [
                 ("main.go", "prog/main.go", "bigloop"),
                 ("main.go", "main.go", "closure"),
@@ -191,15 +257,33 @@ fn pcs_for_line_are_attributed_to_that_line() {
                 ("main.go", "prog/main.go", "add"),
             ];
             for (base, query, mark) in cases {
-                let line = mark_line(if base == "main.go" { "main.go" } else { "shapes/shapes.go" }, mark);
+                let line = mark_line(
+                    if base == "main.go" {
+                        "main.go"
+                    } else {
+                        "shapes/shapes.go"
+                    },
+                    mark,
+                );
                 let pcs = tab.pcs_for_line(query, line);
                 assert!(!pcs.is_empty(), "{ver} {v:?}: no pcs for {query}:{line}");
                 for pc in &pcs {
-                    assert_eq!(line_of.get(pc), Some(&(base, line)), "{ver} {v:?} {query}:{line} pc {pc:#x}");
+                    assert_eq!(
+                        line_of.get(pc),
+                        Some(&(base, line)),
+                        "{ver} {v:?} {query}:{line} pc {pc:#x}"
+                    );
                 }
                 // The first instruction objdump attributes to the line is among them.
-                let first = insns.iter().find(|i| i.file == base && i.line == line).unwrap();
-                assert!(pcs.contains(&first.addr), "{ver} {v:?} {query}:{line}: {pcs:x?} lacks {:#x}", first.addr);
+                let first = insns
+                    .iter()
+                    .find(|i| i.file == base && i.line == line)
+                    .unwrap();
+                assert!(
+                    pcs.contains(&first.addr),
+                    "{ver} {v:?} {query}:{line}: {pcs:x?} lacks {:#x}",
+                    first.addr
+                );
                 // Full path works too.
                 let full: Vec<&str> = tab.resolve_file(query);
                 assert_eq!(full.len(), 1);
@@ -213,7 +297,10 @@ fn pcs_for_line_are_attributed_to_that_line() {
             assert_eq!(in_main, v != Variant::NoOpt, "{ver} {v:?}");
             assert!(tab.pcs_for_line("nosuch.go", 1).is_empty());
             assert!(tab.pcs_for_line("prog/main.go", 100_000).is_empty());
-            assert!(tab.files().iter().any(|f| f.ends_with("/prog/shapes/shapes.go")));
+            assert!(tab
+                .files()
+                .iter()
+                .any(|f| f.ends_with("/prog/shapes/shapes.go")));
             assert!(tab.files().iter().any(|f| f.ends_with("/runtime/proc.go")));
         }
     }
@@ -237,16 +324,26 @@ fn sp_delta_matches_frame_size() {
                     .find(|(_, i)| i.text.starts_with("SUBQ $") && i.text.ends_with(", SP"))
                     .unwrap_or_else(|| panic!("{ver} {name}: no SUBQ"));
                 let frame = u64::from_str_radix(
-                    sub.text.trim_start_matches("SUBQ $0x").trim_end_matches(", SP"),
+                    sub.text
+                        .trim_start_matches("SUBQ $0x")
+                        .trim_end_matches(", SP"),
                     16,
                 )
                 .unwrap();
                 let push = insns.iter().position(|i| i.text == "PUSHQ BP").unwrap();
                 assert!(push < idx);
                 // After PUSHQ BP the frame has grown by 8; after SUBQ by frame+8.
-                assert_eq!(tab.sp_delta(&f, insns[push + 1].addr), Some(8), "{ver} {name}");
+                assert_eq!(
+                    tab.sp_delta(&f, insns[push + 1].addr),
+                    Some(8),
+                    "{ver} {name}"
+                );
                 let body = insns[idx + 1].addr;
-                assert_eq!(tab.sp_delta(&f, body), Some(frame as i32 + 8), "{ver} {v:?} {name}");
+                assert_eq!(
+                    tab.sp_delta(&f, body),
+                    Some(frame as i32 + 8),
+                    "{ver} {v:?} {name}"
+                );
                 assert_eq!(tab.skip_prologue_hint(&f), body, "{ver} {v:?} {name}");
                 // The stack-growth check precedes the frame: delta 0 there.
                 assert_eq!(tab.sp_delta(&f, insns[1].addr), Some(0));
@@ -274,13 +371,30 @@ fn inline_stack_names_inlined_function() {
                     let call = &stack[0];
                     assert_eq!(&*call.func_name, "main.add");
                     assert_eq!(call.call_line, call_line);
-                    assert!(call.call_file.as_deref().unwrap().ends_with("/prog/main.go"));
+                    assert!(call
+                        .call_file
+                        .as_deref()
+                        .unwrap()
+                        .ends_with("/prog/main.go"));
                     assert!(main.contains(call.parent_pc));
                     assert_eq!(call.start_line as u32, add_line - 1);
                     let frames = tab.logical_frames(e.pc.start);
-                    let shown: Vec<_> = frames.iter().map(|f| (&*f.func_name, f.line, f.inlined)).collect();
-                    assert_eq!(shown, [("main.add", add_line, true), ("main.main", call_line, false)]);
-                    assert!(tab.pcdata(&main, PCDATA_INL_TREE_INDEX, e.pc.start).unwrap() >= 0);
+                    let shown: Vec<_> = frames
+                        .iter()
+                        .map(|f| (&*f.func_name, f.line, f.inlined))
+                        .collect();
+                    assert_eq!(
+                        shown,
+                        [
+                            ("main.add", add_line, true),
+                            ("main.main", call_line, false)
+                        ]
+                    );
+                    assert!(
+                        tab.pcdata(&main, PCDATA_INL_TREE_INDEX, e.pc.start)
+                            .unwrap()
+                            >= 0
+                    );
                 }
             }
             if v == Variant::NoOpt {
@@ -289,7 +403,10 @@ fn inline_stack_names_inlined_function() {
                 assert!(tab.inline_stack(pc).is_empty());
                 assert_eq!(tab.logical_frames(pc).len(), 1);
             } else {
-                assert!(inlined > 0, "{ver} {v:?}: main.add not inlined into main.main");
+                assert!(
+                    inlined > 0,
+                    "{ver} {v:?}: main.add not inlined into main.main"
+                );
             }
         }
     }
@@ -311,14 +428,23 @@ fn moduledata_sections_and_static_data() {
         assert_eq!(bin.entry(), bin.symbol("_rt0_amd64_linux").unwrap().addr);
         assert!(bin.text_range().contains(&bin.entry()));
         // The pclntab header as seen at its virtual address.
-        assert_eq!(bin.read_static(tab.addr(), 4), Some(&[0xf1, 0xff, 0xff, 0xff][..]));
-        assert!(bin.read_static(md.bss, 8).is_none(), "bss is not file-backed");
+        assert_eq!(
+            bin.read_static(tab.addr(), 4),
+            Some(&[0xf1, 0xff, 0xff, 0xff][..])
+        );
+        assert!(
+            bin.read_static(md.bss, 8).is_none(),
+            "bss is not file-backed"
+        );
         // runtime.buildVersion is a string header in .data pointing into .rodata.
         let bv = bin.symbol("runtime.buildVersion").unwrap();
         let hdr = bin.read_static(bv.addr, 16).unwrap();
         let ptr = u64::from_le_bytes(hdr[..8].try_into().unwrap());
         let len = u64::from_le_bytes(hdr[8..].try_into().unwrap()) as usize;
-        assert_eq!(bin.read_static(ptr, len), Some(format!("go{ver}").as_bytes()));
+        assert_eq!(
+            bin.read_static(ptr, len),
+            Some(format!("go{ver}").as_bytes())
+        );
         // DWARF sections come back decompressed.
         let info = bin.section(".debug_info").expect(".debug_info");
         let version = u16::from_le_bytes([info[4], info[5]]);
@@ -345,9 +471,18 @@ fn open_errors() {
     assert!(e.to_string().ends_with("is not an ELF executable"), "{e}");
 
     let c_src = dir.join("hello.c");
-    std::fs::write(&c_src, "#include <stdio.h>\nint main(void){puts(\"hi\");return 0;}\n").unwrap();
+    std::fs::write(
+        &c_src,
+        "#include <stdio.h>\nint main(void){puts(\"hi\");return 0;}\n",
+    )
+    .unwrap();
     let c_bin = dir.join("hello");
-    let st = std::process::Command::new("cc").arg("-o").arg(&c_bin).arg(&c_src).status().expect("run cc");
+    let st = std::process::Command::new("cc")
+        .arg("-o")
+        .arg(&c_bin)
+        .arg(&c_src)
+        .status()
+        .expect("run cc");
     assert!(st.success(), "cc failed");
     let e = Binary::open(&c_bin).unwrap_err();
     assert!(matches!(e, BinaryError::NotGo(_)), "{e}");

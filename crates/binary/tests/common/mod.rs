@@ -99,7 +99,11 @@ pub fn nm(ver: &str, bin: &Path) -> Vec<NmSym> {
         .arg(bin)
         .output()
         .expect("run go tool nm");
-    assert!(out.status.success(), "go tool nm failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "go tool nm failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter_map(|l| {
@@ -111,7 +115,12 @@ pub fn nm(ver: &str, bin: &Path) -> Vec<NmSym> {
             // The name is everything after the kind column (may contain spaces).
             let kind_pos = l.find(&format!(" {kind} "))?;
             let name = l.get(kind_pos + 3..)?.to_string();
-            Some(NmSym { addr, size, kind, name })
+            Some(NmSym {
+                addr,
+                size,
+                kind,
+                name,
+            })
         })
         .collect()
 }
@@ -132,7 +141,11 @@ pub fn objdump(ver: &str, bin: &Path, func_regexp: &str) -> Vec<Insn> {
         .arg(bin)
         .output()
         .expect("run go tool objdump");
-    assert!(out.status.success(), "go tool objdump failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "go tool objdump failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let mut func = String::new();
     let mut insns = Vec::new();
     for l in String::from_utf8_lossy(&out.stdout).lines() {
@@ -144,9 +157,15 @@ pub fn objdump(ver: &str, bin: &Path, func_regexp: &str) -> Vec<Insn> {
         if cols.len() < 4 {
             continue;
         }
-        let Some((file, line)) = cols[0].rsplit_once(':') else { continue };
-        let (Ok(line), Some(addr)) = (line.parse(), cols[1].strip_prefix("0x")) else { continue };
-        let Ok(addr) = u64::from_str_radix(addr, 16) else { continue };
+        let Some((file, line)) = cols[0].rsplit_once(':') else {
+            continue;
+        };
+        let (Ok(line), Some(addr)) = (line.parse(), cols[1].strip_prefix("0x")) else {
+            continue;
+        };
+        let Ok(addr) = u64::from_str_radix(addr, 16) else {
+            continue;
+        };
         insns.push(Insn {
             func: func.clone(),
             file: file.to_string(),
@@ -155,7 +174,10 @@ pub fn objdump(ver: &str, bin: &Path, func_regexp: &str) -> Vec<Insn> {
             text: cols[3].trim().to_string(),
         });
     }
-    assert!(!insns.is_empty(), "objdump printed no instructions for {func_regexp}");
+    assert!(
+        !insns.is_empty(),
+        "objdump printed no instructions for {func_regexp}"
+    );
     insns
 }
 
