@@ -11,7 +11,7 @@ use stillgo_dwarf::types::{Type, TypeId, TypeKind};
 use stillgo_runtime::vars::FrameVar;
 use stillgo_runtime::{Loc, Reader, RuntimeError, Value};
 
-use crate::ast::{BinaryOp, Expr, LitKind, UnaryOp};
+use crate::ast::{BinaryOp, Expr, LitKind, TypeExpr, UnaryOp};
 use crate::parser::{parse_assignment, parse_expr};
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -167,7 +167,7 @@ impl Ev<'_, '_> {
             Expr::TypeAssert { expr, ty, .. } => {
                 let v = self.eval(expr)?;
                 let Val::Value(v) = v else { return Err(EvalError::Type(format!("{expr} is not an interface"))) };
-                let want = self.resolve_type_name(&ty.to_string())?;
+                let want = self.resolve_type(ty)?;
                 match self.r().interface_value(&v)? {
                     None => Err(EvalError::Type(format!("interface conversion: interface is nil, not {}", want.name))),
                     Some((name, inner)) => {
@@ -180,7 +180,7 @@ impl Ev<'_, '_> {
             }
             Expr::Composite { ty, elems, .. } => {
                 let ty = ty.as_ref().ok_or_else(|| EvalError::Unsupported("composite literal without a type".into()))?;
-                let t = self.resolve_type_name(&ty.to_string())?;
+                let t = self.resolve_type(ty)?;
                 let u = self.r().underlying(&t)?;
                 let TypeKind::Struct { fields } = &u.kind else {
                     return Err(EvalError::Unsupported(format!("composite literals of {} need the call command (they must be allocated)", t.name)));
@@ -209,8 +209,8 @@ impl Ev<'_, '_> {
     fn ident(&self, name: &str) -> R<Val> {
         // Innermost declaration wins when a name is shadowed: DWARF lists
         // them in declaration order, so search from the end.
-        if let Some(v) = self.s.vars.iter().rev().find(|v| v.var.name == name) {
-            return Ok(Val::Value(v.value.clone()));
+        if let Some(v) = self.local(name)? {
+            return Ok(Val::Value(v));
         }
         match name {
             "true" => return Ok(Val::Const(Const::Bool(true))),
@@ -224,6 +224,33 @@ impl Ev<'_, '_> {
             }
         }
         Err(EvalError::UnknownName(name.to_string()))
+    }
+
+    /// Whether `name` is a local variable of the frame (see [`Self::local`]).
+    fn has_local(&self, name: &str) -> bool {
+        self.s.vars.iter().any(|v| v.var.name == name || v.var.name.strip_prefix('&') == Some(name))
+    }
+
+    /// A local variable by its Go name. A variable moved to the heap is
+    /// described by the compiler as `&name` of type `*T`
+    /// (cmd/compile/internal/dwarfgen/dwarf.go, `createDwarfVars` names
+    /// heap-allocated variables with a leading `&`), so it is found through
+    /// that pointer.
+    fn local(&self, name: &str) -> R<Option<Value>> {
+        // Innermost declaration wins when a name is shadowed: DWARF lists
+        // them in declaration order, so search from the end.
+        for v in self.s.vars.iter().rev() {
+            if v.var.name == name {
+                return Ok(Some(v.value.clone()));
+            }
+            if v.var.name.strip_prefix('&') == Some(name) {
+                return match self.r().deref(&v.value)? {
+                    Some(t) => Ok(Some(t)),
+                    None => Err(EvalError::Type(format!("{name} is on the heap but its address is nil"))),
+                };
+            }
+        }
+        Ok(None)
     }
 
     fn global(&self, full: &str) -> Option<Value> {
@@ -242,7 +269,7 @@ impl Ev<'_, '_> {
     fn selector(&self, base: &Expr, sel: &str) -> R<Val> {
         // `pkg.Name` when `pkg` is not a variable.
         if let Expr::Ident(id) = base {
-            if !self.s.vars.iter().any(|v| v.var.name == id.name) {
+            if !self.has_local(&id.name) {
                 let full = format!("{}.{}", id.name, sel);
                 if let Some(v) = self.global(&full) {
                     return Ok(Val::Value(v));
@@ -629,7 +656,7 @@ impl Ev<'_, '_> {
                 _ => None,
             };
             if let Some(b) = builtin {
-                if !self.s.vars.iter().any(|v| v.var.name == id.name) {
+                if !self.has_local(&id.name) {
                     if args.len() != 1 || ellipsis {
                         return Err(EvalError::Type(format!("{b} takes exactly one argument")));
                     }
@@ -783,6 +810,22 @@ impl Ev<'_, '_> {
     }
 
     // ---- types ----------------------------------------------------------------
+
+    /// Resolves a parsed type: by its source spelling first, then by the
+    /// spelling the compiler gives type literals in DWARF.
+    fn resolve_type(&self, ty: &TypeExpr) -> R<Arc<Type>> {
+        let src = ty.to_string();
+        match self.resolve_type_name(&src) {
+            Ok(t) => Ok(t),
+            Err(e) => {
+                let canon = dwarf_type_spelling(ty);
+                if canon == src {
+                    return Err(e);
+                }
+                self.resolve_type_name(&canon).map_err(|_| e)
+            }
+        }
+    }
 
     fn resolve_type_name(&self, name: &str) -> R<Arc<Type>> {
         let d = self.r().dwarf;
@@ -964,4 +1007,33 @@ fn const_arith(op: BinaryOp, a: &Const, b: &Const) -> R<Const> {
         }
         _ => return Err(bad()),
     })
+}
+
+/// A type literal spelled as the compiler names it in DWARF
+/// (cmd/compile/internal/types/fmt.go, `tconv`): `struct { X int; Y int }`
+/// with every field on its own, `interface {}`, `map[K]V`. Named types keep
+/// their source spelling.
+fn dwarf_type_spelling(t: &TypeExpr) -> String {
+    use crate::ast::TypeKind as K;
+    match &t.kind {
+        K::Pointer(e) => format!("*{}", dwarf_type_spelling(e)),
+        K::Slice(e) => format!("[]{}", dwarf_type_spelling(e)),
+        K::Array { len: Some(n), elem } => format!("[{n}]{}", dwarf_type_spelling(elem)),
+        K::Map { key, value } => format!("map[{}]{}", dwarf_type_spelling(key), dwarf_type_spelling(value)),
+        K::Struct(fields) if fields.is_empty() => "struct {}".to_string(),
+        K::Struct(fields) => {
+            let mut parts = Vec::new();
+            for f in fields {
+                let ft = dwarf_type_spelling(&f.ty);
+                if f.names.is_empty() {
+                    parts.push(ft);
+                } else {
+                    parts.extend(f.names.iter().map(|n| format!("{} {ft}", n.name)));
+                }
+            }
+            format!("struct {{ {} }}", parts.join("; "))
+        }
+        K::Interface(elems) if elems.is_empty() => "interface {}".to_string(),
+        _ => t.to_string(),
+    }
 }
