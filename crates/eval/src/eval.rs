@@ -838,6 +838,27 @@ impl Ev<'_, '_> {
                 candidates.push(format!("{}{pkg}.{base}", &name[..stars]));
             }
         }
+        {
+            // `pkg.T` for a package whose import path is longer (`geo.Point`
+            // is `values/geo.Point`), and `"path".T`: DWARF names types by
+            // import path, and compile units are named by import path too
+            // (cmd/link/internal/ld/dwarf.go, one unit per package).
+            let stars = name.len() - name.trim_start_matches('*').len();
+            let base = &name[stars..];
+            let quoted = base.strip_prefix('"').and_then(|b| b.split_once("\"."));
+            if let Some((path, rest)) = quoted {
+                candidates.push(format!("{}{path}.{rest}", &name[..stars]));
+            } else if let Some((pkg, rest)) = base.split_once('.') {
+                if !pkg.is_empty() && !pkg.contains(['/', '[', ']', '*', ' ']) {
+                    let suffix = format!("/{pkg}");
+                    for cu in d.compile_units() {
+                        if cu.ends_with(&suffix) {
+                            candidates.push(format!("{}{cu}.{rest}", &name[..stars]));
+                        }
+                    }
+                }
+            }
+        }
         for c in &candidates {
             if let Some(id) = d.type_by_name(c) {
                 return Ok(self.r().ty(id)?);

@@ -291,7 +291,15 @@ impl<'a> Reader<'a> {
         }
         // eface: {_type, data}; iface: {tab *itab, data} with itab.Type at +8.
         let rtype = if empty { w0 } else { self.mem.read_u64(w0 + ITAB_TYPE_OFFSET)? };
-        let Some(tid) = self.dwarf.type_by_runtime_type(rtype) else {
+        // DW_AT_go_runtime_type holds the descriptor's offset from the start
+        // of the module's type section (cmd/link/internal/ld/dwarf.go,
+        // `DW_CLS_GO_TYPEREF` is written as an offset into `runtime.types`),
+        // not its address: translate through moduledata.types.
+        let key = match self.types_base()? {
+            Some(base) if rtype >= base => rtype - base,
+            _ => rtype,
+        };
+        let Some(tid) = self.dwarf.type_by_runtime_type(key).or_else(|| self.dwarf.type_by_runtime_type(rtype)) else {
             return Ok(Some((format!("<type at {rtype:#x}>"), None)));
         };
         let dt = self.ty(tid)?;
@@ -307,6 +315,18 @@ impl<'a> Reader<'a> {
             Value::at(dt, data)
         };
         Ok(Some((name, Some(val))))
+    }
+
+    /// Start of the main module's type descriptors: `runtime.firstmoduledata.types`
+    /// (runtime/symtab.go, `moduledata.types`). `None` when the binary's DWARF
+    /// does not describe `firstmoduledata`.
+    fn types_base(&self) -> Result<Option<u64>, RuntimeError> {
+        let Some(g) = self.dwarf.global("runtime.firstmoduledata") else { return Ok(None) };
+        let md = Value::at(self.ty(g.ty)?, g.addr);
+        match self.field(&md, "types")? {
+            Some(f) => Ok(Some(self.read_u64_at(&f, 0)?)),
+            None => Ok(None),
+        }
     }
 
     /// Name of the function a func value points to ("" for nil).
