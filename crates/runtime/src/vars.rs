@@ -43,10 +43,23 @@ pub fn frame_variables(
 ) -> Result<Vec<FrameVar>, RuntimeError> {
     let vars = dwarf.variables(frame.lookup_pc, frame.inline_depth);
     let mut out = Vec::with_capacity(vars.len());
-    for var in vars {
+    for mut var in vars {
         let ty = dwarf.type_(var.ty).map_err(|e| RuntimeError::Type(e.to_string()))?;
         let loc = locate(dwarf, mem, frame, regs, &var, ty.size);
-        out.push(FrameVar { var, value: Value { ty, loc } });
+        let mut value = Value { ty, loc };
+        // The compiler names a variable that escaped to the heap `&x` and
+        // describes the stack slot holding its address
+        // (cmd/compile/internal/dwarfgen: `n.Heapaddr`). Users think of `x`:
+        // show the variable itself.
+        if let Some(plain) = var.name.strip_prefix('&') {
+            if let stillgo_dwarf::types::TypeKind::Pointer { elem } = value.ty.kind {
+                if let (Ok(et), Some(addr)) = (dwarf.type_(elem), pointer_value(mem, &value)) {
+                    var.name = plain.to_string();
+                    value = Value::at(et, addr);
+                }
+            }
+        }
+        out.push(FrameVar { var, value });
     }
     Ok(out)
 }
@@ -101,4 +114,14 @@ fn locate(dwarf: &DebugInfo, mem: &dyn Memory, frame: &Frame, regs: &FrameRegs, 
         Ok(Location::OptimizedAway) => Loc::OptimizedAway,
         Err(e) => Loc::Unavailable(e.to_string()),
     }
+}
+
+/// The address a pointer-typed value holds, when it can be read and is not nil.
+fn pointer_value(mem: &dyn Memory, v: &Value) -> Option<u64> {
+    let p = match &v.loc {
+        Loc::Memory(a) => mem.read_u64(*a).ok()?,
+        Loc::Bytes(b) => u64::from_le_bytes(b.get(..8)?.try_into().ok()?),
+        _ => return None,
+    };
+    (p != 0).then_some(p)
 }

@@ -135,6 +135,9 @@ impl Session {
     }
 
     pub fn attach(pid: i32) -> Result<Session> {
+        if pid <= 0 || !PathBuf::from(format!("/proc/{pid}")).exists() {
+            return Err(SessionError::Invalid(format!("could not attach to pid {pid}: no such process")));
+        }
         let exe = PathBuf::from(format!("/proc/{pid}/exe"));
         let exe = std::fs::read_link(&exe).unwrap_or(exe);
         // Open the binary first: refusing a non-Go program must not disturb it.

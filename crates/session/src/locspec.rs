@@ -81,9 +81,62 @@ pub fn find_functions(program: &Program, name: &str) -> Vec<String> {
             }
         }
     }
+    if found.is_empty() {
+        found = find_inlined_only(program, name);
+    } else if !name.contains('.') && found.len() > 1 {
+        // A bare name (`add`) means a package-level function before a
+        // method of the same name (`runtime.(*addrRanges).add`), including
+        // one that only exists inlined.
+        let mut plain: Vec<String> = found.iter().filter(|f| is_plain_function(f, name)).cloned().collect();
+        plain.extend(find_inlined_only(program, name));
+        // Among several packages, the program's own `main` wins: a bare
+        // name typed by the user almost always means their code, not
+        // `runtime.add` or `reflect.add`.
+        let in_main: Vec<String> = plain.iter().filter(|f| stillgo_binary::package_of(f) == "main").cloned().collect();
+        if in_main.len() == 1 {
+            found = in_main;
+        } else if !plain.is_empty() {
+            found = plain;
+        }
+    }
     found.sort();
     found.dedup();
     found
+}
+
+/// Whether `qualified` is the package-level function `bare` of some package
+/// (`main.add` for `add`), not a method or closure.
+fn is_plain_function(qualified: &str, bare: &str) -> bool {
+    let pkg = stillgo_binary::package_of(qualified);
+    qualified.get(pkg.len()..).and_then(|r| r.strip_prefix('.')) == Some(bare)
+}
+
+/// Functions that exist only as inlined copies (the compiler inlined every
+/// call, so the linker emitted no pclntab entry for them): found through
+/// DWARF's `DW_TAG_inlined_subroutine` origins. A bare name is tried in
+/// every package that has code.
+fn find_inlined_only(program: &Program, name: &str) -> Vec<String> {
+    let Some(d) = &program.dwarf else { return Vec::new() };
+    if !d.inlined_entry_pcs(name).is_empty() {
+        return vec![name.to_string()];
+    }
+    if name.contains('.') || name.contains('/') {
+        return Vec::new();
+    }
+    let mut packages: Vec<String> = program
+        .bin
+        .pclntab()
+        .funcs()
+        .map(|f| stillgo_binary::package_of(&f.name).to_string())
+        .filter(|p| !p.is_empty())
+        .collect();
+    packages.sort();
+    packages.dedup();
+    packages
+        .into_iter()
+        .map(|p| format!("{p}.{name}"))
+        .filter(|q| !d.inlined_entry_pcs(q).is_empty())
+        .collect()
 }
 
 /// The address where a breakpoint on a function goes: after the prologue

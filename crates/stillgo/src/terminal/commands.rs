@@ -188,18 +188,24 @@ impl Repl {
     // ---- running ------------------------------------------------------------
 
     fn run_cmd(&mut self, out: &mut Out, f: impl FnOnce(&mut Session) -> Result<Stop, SessionError>) -> CmdResult {
+        // Remembered before running: once the process is gone the session
+        // no longer knows its pid, but the exit message names it.
+        let pid = self.session.pid();
         crate::interrupt::set_target(self.session.interrupter());
         let res = f(&mut self.session);
         crate::interrupt::set_target(None);
         let stop = res.map_err(err)?;
-        out.print(&self.describe_stop(&stop));
+        out.print(&self.describe_stop(&stop, pid));
         Ok(self.print_displays())
     }
 
-    fn describe_stop(&mut self, stop: &Stop) -> String {
+    fn describe_stop(&mut self, stop: &Stop, pid: Option<i32>) -> String {
         let s = &mut self.session;
         match stop {
-            Stop::Exited { code } => format!("Process {} has exited with status {code}\n", s.pid().unwrap_or(0)),
+            Stop::Exited { code } => match pid.or(s.pid()) {
+                Some(pid) => format!("Process {pid} has exited with status {code}\n"),
+                None => format!("Process has exited with status {code}\n"),
+            },
             Stop::Killed { signal } => format!("Process was killed by signal {signal} ({})\n", signal_name(*signal)),
             Stop::Entry => "Stopped at program entry.\n".into(),
             Stop::Breakpoint { ids, tid, goroutine } => {
@@ -210,7 +216,7 @@ impl Repl {
                     if let Some(bp) = bps.iter().find(|b| b.id == *id) {
                         let ghits = goroutine.and_then(|g| bp.hits.get(&g).copied()).unwrap_or(0);
                         let g = goroutine.map(|g| g.to_string()).unwrap_or_else(|| "-".into());
-                        let _ = write!(head, "> [Breakpoint {}] {} (hits goroutine({g}):{ghits} total:{}) (PC: {:#x})\n", bp.id, frame_where(&f), bp.total_hits, f.pc);
+                        let _ = writeln!(head, "> [Breakpoint {}] {} (hits goroutine({g}):{ghits} total:{}) (PC: {:#x})", bp.id, frame_where(&f), bp.total_hits, f.pc);
                     }
                 }
                 head + &listing(&f)
@@ -342,7 +348,7 @@ impl Repl {
     /// The first frame of a goroutine that is not in the runtime.
     fn user_frame(&mut self, id: u64) -> Result<Option<Frame>, SessionError> {
         let frames = self.session.goroutine_stack(id, 24)?;
-        Ok(frames.into_iter().find(|f| f.function.as_deref().is_some_and(|n| !n.starts_with("runtime.") && !n.starts_with("internal/"))))
+        Ok(frames.into_iter().find(|f| f.function.as_deref().is_some_and(|n| !is_runtime_frame(n, f.file.as_deref()))))
     }
 
     fn cmd_goroutine(&mut self, args: &str) -> CmdResult {
@@ -581,6 +587,17 @@ impl Repl {
 }
 
 // ---- formatting helpers --------------------------------------------------------
+
+/// Whether a frame belongs to the Go runtime rather than to code the user
+/// would call theirs. Besides `runtime.*` and `internal/*`, functions the
+/// runtime implements for other packages through `//go:linkname`
+/// (`time.Sleep` in runtime/time.go, `sync.runtime_Semacquire` in
+/// runtime/sema.go) live in the runtime's own source directory.
+fn is_runtime_frame(name: &str, file: Option<&str>) -> bool {
+    name.starts_with("runtime.")
+        || name.starts_with("internal/")
+        || file.is_some_and(|f| f.contains("/src/runtime/") && !f.contains("/src/runtime/pprof/"))
+}
 
 fn err(e: SessionError) -> String {
     e.to_string()

@@ -77,7 +77,16 @@ pub fn run(target: Target, wd: Option<PathBuf>, init: Option<String>) -> Result<
     let mut repl = commands::Repl::new(session);
     let mut out = Out { at_line_start: true };
     if repl.session.program.dwarf.is_none() {
-        out.line("Warning: this binary has no debug information (built with -ldflags=-w or stripped): variables and types are unavailable; breakpoints on functions, stacks and goroutines still work.");
+        // Say only what really works: the goroutine list needs the runtime
+        // layout, which may be unknown without DWARF.
+        let works = if repl.session.program.layout.is_some() {
+            "breakpoints on functions, stacks and goroutines still work"
+        } else {
+            "breakpoints on functions and stacks still work; goroutine listing is unavailable"
+        };
+        out.line(&format!(
+            "Warning: this binary has no debug information (built with -ldflags=-w or stripped): variables and types are unavailable; {works}."
+        ));
     }
     if let Some(init) = init {
         for line in init.lines() {
