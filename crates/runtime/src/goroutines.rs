@@ -148,3 +148,39 @@ pub fn wait_reason_table(mem: &dyn Memory, layout: &Layout) -> Vec<String> {
         })
         .collect()
 }
+
+/// Finds `runtime.allgs` in a binary without symbols or DWARF.
+///
+/// `runtime.allgadd` (runtime/proc.go) appends every new g to `allgs`, so its
+/// code references the slice header RIP-relatively. Each such operand is a
+/// candidate; the right one holds a plausible `[]*g` whose first element is
+/// the main goroutine (goid 1: `runtime.main`'s g is created first, by
+/// `newproc` in `rt0_go`, and `allgs` never drops entries).
+pub fn discover_allgs(mem: &dyn Memory, bin: &stillgo_binary::Binary, layout: &Layout) -> Option<u64> {
+    use iced_x86::{Decoder, DecoderOptions};
+    let pcln = bin.pclntab();
+    let mut candidates = Vec::new();
+    for name in ["runtime.allgadd", "runtime.forEachG", "runtime.forEachGRace"] {
+        let Some(f) = pcln.func_by_name(name) else { continue };
+        let Some(code) = bin.read_static(f.entry, (f.end - f.entry) as usize) else { continue };
+        let mut dec = Decoder::with_ip(64, code, f.entry, DecoderOptions::NONE);
+        while dec.can_decode() {
+            let ins = dec.decode();
+            if ins.is_ip_rel_memory_operand() {
+                let a = ins.ip_rel_memory_address();
+                if !candidates.contains(&a) {
+                    candidates.push(a);
+                }
+            }
+        }
+    }
+    candidates.into_iter().find(|&a| {
+        let Ok(hdr) = mem.read_vec(a, 24) else { return false };
+        let (ptr, len, cap) = (u64_at(&hdr, 0), u64_at(&hdr, 8), u64_at(&hdr, 16));
+        if ptr == 0 || len == 0 || len > cap || cap > (1 << 28) {
+            return false;
+        }
+        let Ok(first) = mem.read_u64(ptr) else { return false };
+        first != 0 && mem.read_u64(first + layout.g_goid).ok() == Some(1)
+    })
+}

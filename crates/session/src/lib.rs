@@ -17,7 +17,7 @@ use stillgo_proc::{Interrupter, LaunchOptions, Memory, Process, StopEvent, Tid};
 use stillgo_runtime::goroutines::{self, Goroutine};
 use stillgo_runtime::stack::{self, Frame, UnwindStart};
 use stillgo_runtime::vars::{frame_variables, FrameRegs, FrameVar};
-use stillgo_runtime::{GStatus, Limits, Reader, Value};
+use stillgo_runtime::{GStatus, Layout, Limits, Reader, Value};
 
 pub use breakpoints::{Breakpoint, HitCondition};
 pub use locspec::LocSpec;
@@ -313,10 +313,26 @@ impl Session {
         if let Some(gs) = &self.cache.goroutines {
             return Ok(gs.clone());
         }
-        let layout = self.program.layout()?.clone();
+        let layout = self.layout_with_globals()?;
         let gs = goroutines::all_goroutines(self.proc()?, &layout)?;
         self.cache.goroutines = Some(gs.clone());
         Ok(gs)
+    }
+
+    /// The runtime layout with `allgs` located: from DWARF, or for binaries
+    /// without it, discovered in the running program's code once.
+    fn layout_with_globals(&mut self) -> Result<stillgo_runtime::Layout> {
+        let layout = self.program.layout()?.clone();
+        if layout.allgs != 0 {
+            return Ok(layout);
+        }
+        let found = goroutines::discover_allgs(self.proc()?, &self.program.bin, &layout).ok_or_else(|| {
+            SessionError::Invalid("cannot find the goroutine list (runtime.allgs) in this binary without debug information; is the Go runtime initialized yet? (continue to main.main first)".into())
+        })?;
+        if let Some(l) = self.program.layout.as_mut() {
+            l.allgs = found;
+        }
+        Ok(Layout { allgs: found, ..layout })
     }
 
     pub fn wait_reason(&mut self, g: &Goroutine) -> Option<String> {
@@ -483,7 +499,10 @@ impl Session {
         let mut vars = frame_variables(&dwarf, self.proc()?, &frame, &regs)?;
         // A local declared below the current line has not been assigned yet
         // (its slot holds garbage): hide it, as Delve does.
-        vars.retain(|v| v.var.kind != stillgo_dwarf::VarKind::Local || v.var.decl_line == 0 || v.var.decl_line <= frame.line);
+        // In a caller, the call on its line is still running, so a variable
+        // that line declares is not assigned yet either.
+        let visible_to = if idx == 0 { frame.line } else { frame.line.saturating_sub(1) };
+        vars.retain(|v| v.var.kind != stillgo_dwarf::VarKind::Local || v.var.decl_line == 0 || v.var.decl_line <= visible_to);
         Ok((frame, vars))
     }
 

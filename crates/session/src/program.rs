@@ -56,7 +56,9 @@ impl Program {
         };
         let layout = match &dwarf {
             Some(d) => Some(Layout::from_dwarf(d)?),
-            None => None,
+            // Without DWARF: per-version offsets; global addresses are
+            // found in the running program (Session::layout).
+            None => go_version.as_ref().and_then(stillgo_runtime::versions::fallback_layout),
         };
         Ok(Program { path: path.to_path_buf(), bin, dwarf, layout, go_version })
     }
