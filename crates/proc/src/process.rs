@@ -21,7 +21,8 @@
 //! or whose thread's PC was changed, is dropped at `resume` (the thread
 //! then simply runs the original instruction).
 
-use std::collections::{BTreeMap, HashSet};
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::marker::PhantomData;
 use std::sync::Arc;
 
@@ -158,9 +159,22 @@ pub struct Process {
     deferred: Option<StopEvent>,
     /// `resume` found events to deliver: `wait` returns them, nothing runs.
     deliver: Option<Vec<Tid>>,
+    /// Target memory read during the current stop, by page: unwinding
+    /// thousands of goroutines reads many small words from few pages, and
+    /// one `process_vm_readv` per page instead of per word is the difference
+    /// between milliseconds and seconds. Cleared whenever the program may
+    /// have run or memory was written.
+    page_cache: RefCell<HashMap<u64, Option<Box<[u8]>>>>,
     /// ptrace is per tracer thread: keep the value on the thread that made it.
     _not_send: PhantomData<*const ()>,
 }
+
+const PAGE: u64 = 4096;
+/// Reads bigger than this bypass the page cache (bulk reads are already one
+/// system call, and caching them would only copy).
+const CACHE_MAX_READ: usize = 2 * PAGE as usize;
+/// Bound on cached pages per stop (64 MiB).
+const CACHE_MAX_PAGES: usize = 16 * 1024;
 
 impl std::fmt::Debug for Process {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -189,6 +203,7 @@ impl Process {
             stepping: None,
             deferred: None,
             deliver: None,
+            page_cache: RefCell::new(HashMap::new()),
             _not_send: PhantomData,
         })
     }
@@ -374,6 +389,7 @@ impl Process {
     /// Writes target memory (text included). Bytes under a breakpoint update
     /// the breakpoint's saved original byte; the `int3` stays in place.
     pub fn write_memory(&mut self, addr: u64, data: &[u8]) -> Result<(), ProcError> {
+        self.page_cache.get_mut().clear();
         self.ensure_alive()?;
         let end = addr
             .checked_add(data.len() as u64)
@@ -392,6 +408,7 @@ impl Process {
 
     /// Inserts an `int3` at `addr`. Idempotent.
     pub fn set_breakpoint(&mut self, addr: u64) -> Result<(), ProcError> {
+        self.page_cache.get_mut().clear();
         self.ensure_alive()?;
         if self.breakpoints.contains_key(&addr) {
             return Ok(());
@@ -407,6 +424,7 @@ impl Process {
 
     /// Removes the breakpoint at `addr`, if any.
     pub fn remove_breakpoint(&mut self, addr: u64) -> Result<(), ProcError> {
+        self.page_cache.get_mut().clear();
         self.ensure_alive()?;
         if let Some(&orig) = self.breakpoints.get(&addr) {
             self.raw_mem()?.write(addr, &[orig])?;
@@ -431,6 +449,7 @@ impl Process {
     /// over it (alone, with the `int3` lifted). If a thread in the set has a
     /// pending event, nothing runs and the next `wait` reports it.
     pub fn resume(&mut self, mode: ResumeMode) -> Result<(), ProcError> {
+        self.page_cache.get_mut().clear();
         self.ensure_alive()?;
         let set: Vec<Tid> = match mode {
             ResumeMode::All => self.threads.iter().filter(|(_, t)| t.run == Run::Stopped && !t.zombie).map(|(&tid, _)| tid).collect(),
@@ -650,6 +669,7 @@ impl Process {
     /// Executes one instruction on `tid`; the other threads stay stopped.
     /// A breakpoint at the PC is stepped over transparently.
     pub fn single_step(&mut self, tid: Tid) -> Result<StopEvent, ProcError> {
+        self.page_cache.get_mut().clear();
         self.stopped_thread(tid)?;
         let ev = self.step_thread(tid)?;
         if ev.is_final() {
@@ -1004,11 +1024,43 @@ impl Drop for Process {
     }
 }
 
+impl Process {
+    /// Serves a small read from whole cached pages; false when the range is
+    /// too big or touches a page that cannot be read whole (then the caller
+    /// reads directly and reports the precise error).
+    fn read_cached(&self, mem: &RawMemory, addr: u64, buf: &mut [u8]) -> bool {
+        if buf.is_empty() || buf.len() > CACHE_MAX_READ {
+            return false;
+        }
+        let Some(end) = addr.checked_add(buf.len() as u64) else { return false };
+        let Ok(mut cache) = self.page_cache.try_borrow_mut() else { return false };
+        if cache.len() >= CACHE_MAX_PAGES {
+            cache.clear();
+        }
+        let mut page = addr & !(PAGE - 1);
+        while page < end {
+            let entry = cache.entry(page).or_insert_with(|| {
+                let mut p = vec![0u8; PAGE as usize].into_boxed_slice();
+                mem.read(page, &mut p).ok().map(|_| p)
+            });
+            let Some(bytes) = entry else { return false };
+            let lo = addr.max(page);
+            let hi = end.min(page + PAGE);
+            let src = &bytes[(lo - page) as usize..(hi - page) as usize];
+            buf[(lo - addr) as usize..(hi - addr) as usize].copy_from_slice(src);
+            page += PAGE;
+        }
+        true
+    }
+}
+
 impl Memory for Process {
     /// Bulk read; our `int3` bytes read as the original instruction bytes.
     fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), MemoryError> {
         let mem = self.mem.as_ref().ok_or_else(|| mem_err(addr, buf.len(), "the process has exited"))?;
-        mem.read(addr, buf)?;
+        if !self.read_cached(mem, addr, buf) {
+            mem.read(addr, buf)?;
+        }
         let end = addr.saturating_add(buf.len() as u64);
         for (&a, &orig) in self.breakpoints.range(addr..end) {
             if let Some(b) = buf.get_mut((a - addr) as usize) {
