@@ -103,6 +103,33 @@ impl Default for DwarfSections {
 }
 
 impl DwarfSections {
+    /// ELF names of every section [`DwarfSections::set`] accepts.
+    pub const NAMES: [&'static str; 12] = [
+        ".debug_info",
+        ".debug_abbrev",
+        ".debug_line",
+        ".debug_str",
+        ".debug_line_str",
+        ".debug_ranges",
+        ".debug_rnglists",
+        ".debug_loc",
+        ".debug_loclists",
+        ".debug_addr",
+        ".debug_str_offsets",
+        ".debug_frame",
+    ];
+
+    /// Collects the sections `get` returns by ELF name.
+    pub fn from_fn(mut get: impl FnMut(&str) -> Option<Arc<[u8]>>) -> DwarfSections {
+        let mut s = DwarfSections::default();
+        for name in Self::NAMES {
+            if let Some(data) = get(name) {
+                s.set(name, data);
+            }
+        }
+        s
+    }
+
     /// Sets a section by its ELF name (`.debug_info`, ...); unknown names
     /// are ignored so callers can feed every section of the file.
     pub fn set(&mut self, name: &str, data: Arc<[u8]>) {

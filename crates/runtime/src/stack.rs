@@ -84,23 +84,25 @@ pub fn unwind(mem: &dyn Memory, pcln: &Pclntab, start: UnwindStart, max_frames: 
         };
         // Logical frames for calls inlined at this pc, innermost first.
         let inlined = pcln.inline_stack(lookup_pc);
+        // Every logical frame of this physical frame shares its registers.
+        let logical = |function: Arc<str>, file: Option<Arc<str>>, line: u32, inlined: bool, inline_depth: usize| Frame {
+            pc,
+            lookup_pc,
+            sp,
+            cfa,
+            bp,
+            function: Some(function),
+            func_entry: func.entry,
+            file,
+            line,
+            inlined,
+            inline_depth,
+            physical,
+        };
         let mut cur_file = file;
         let mut cur_line = line;
         for (depth, call) in inlined.iter().enumerate() {
-            frames.push(Frame {
-                pc,
-                lookup_pc,
-                sp,
-                cfa,
-                bp,
-                function: Some(Arc::from(call.func_name.as_ref())),
-                func_entry: func.entry,
-                file: cur_file.clone(),
-                line: cur_line,
-                inlined: true,
-                inline_depth: depth,
-                physical,
-            });
+            frames.push(logical(Arc::from(call.func_name.as_ref()), cur_file.clone(), cur_line, true, depth));
             // The caller of this inlined body is at the call site, which is
             // the position of the inlined call's parent pc.
             match pcln.line_for_pc(call.parent_pc) {
@@ -114,20 +116,7 @@ pub fn unwind(mem: &dyn Memory, pcln: &Pclntab, start: UnwindStart, max_frames: 
             }
         }
         let name: Arc<str> = Arc::from(func.name.as_ref());
-        frames.push(Frame {
-            pc,
-            lookup_pc,
-            sp,
-            cfa,
-            bp,
-            function: Some(name.clone()),
-            func_entry: func.entry,
-            file: cur_file,
-            line: cur_line,
-            inlined: false,
-            inline_depth: inlined.len(),
-            physical,
-        });
+        frames.push(logical(name.clone(), cur_file, cur_line, false, inlined.len()));
         if is_top_frame_name(&name) || func.is_topframe() {
             break;
         }

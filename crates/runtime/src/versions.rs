@@ -280,3 +280,69 @@ pub fn fallback_layout(v: &GoVersion) -> Option<Layout> {
         wait_reason_strings: None,
     })
 }
+
+// ---------------------------------------------------------------------------
+// Injected function calls (runtime.debugCallV2): per-version knowledge.
+//
+// The protocol is identical in Go 1.22 to 1.27 on amd64 (checked in each
+// toolchain's runtime/asm_amd64.s and runtime/debugcall.go); the constants
+// below are the whole of what the debugger needs to know about it.
+// ---------------------------------------------------------------------------
+
+/// Symbol of the injection entry point (`TEXT runtime·debugCallV2<ABIInternal>`
+/// in runtime/asm_amd64.s; ELF and pclntab name without ABI suffix).
+pub const DEBUG_CALL_V2: &str = "runtime.debugCallV2";
+
+/// Value of R12 at each `INT3` the runtime executes while running an injected
+/// call (runtime/asm_amd64.s, comments of debugCallV2 and DEBUG_CALL_FN).
+pub mod debug_call_r12 {
+    /// The call frame is allocated (in `debugCallNN`): write the arguments at
+    /// SP and in registers, push the trapping PC, jump to the function.
+    pub const FRAME_READY: u64 = 0;
+    /// The function returned: results are in registers and at SP.
+    pub const RETURNED: u64 = 1;
+    /// The function panicked (`runtime.debugCallPanicked`): the panic value,
+    /// an `interface{}`, is at SP.
+    pub const PANICKED: u64 = 2;
+    /// `debugCallCheck` refused the call (or the frame is too large): the
+    /// reason, a Go string, is at SP.
+    pub const REFUSED: u64 = 8;
+    /// All done: restore every register but RIP and RSP and resume; the
+    /// runtime restores its saved pointer registers and returns to the
+    /// pushed PC.
+    pub const RESTORE: u64 = 16;
+}
+
+/// Offset below the SP (after the return PC has been pushed) where
+/// `debugCallV2` reads the argument frame size
+/// (`MOVQ frameSize-24(FP), DX // aka -16(RSP) before prologue`).
+pub const DEBUG_CALL_FRAME_SIZE_SLOT: u64 = 16;
+
+/// Largest argument frame `debugCallV2` can dispatch (`debugCall65536`);
+/// larger frames are refused with "call frame too large".
+pub const DEBUG_CALL_MAX_FRAME: u64 = 65536;
+
+/// Stack the runtime needs below the goroutine's SP to start an injected
+/// call: "there are at least 256 bytes free on the stack" (debugCallV2's
+/// doc comment; its own frame is `$152`).
+pub const DEBUG_CALL_STACK_NEEDED: u64 = 256;
+
+/// Instructions between the `RESTORE` trap and the `RET` back to the pushed
+/// PC (15 register reloads + RET in asm_amd64.s); single-stepping stops
+/// after at most this many (with margin).
+pub const DEBUG_CALL_RESTORE_MAX_STEPS: usize = 64;
+
+/// Allocator used to place string literals passed as arguments in the
+/// program's heap: `func mallocgc(size uintptr, typ *_type, needzero bool)
+/// unsafe.Pointer` (runtime/malloc.go; same signature in 1.22 to 1.27). With
+/// `typ == nil` the object is allocated without pointers (noscan).
+pub const MALLOCGC: &str = "runtime.mallocgc";
+
+/// Offset of `itab.Fun` (runtime/runtime2.go / internal/abi/iface.go:
+/// `Inter *InterfaceType; Type *Type; Hash uint32; Fun [1]uintptr`).
+pub const ITAB_FUN_OFFSET: u64 = 24;
+
+/// Offset of `InterfaceType.Methods.len` (internal/abi/type.go:
+/// `Type` (48 bytes), `PkgPath Name` (8), `Methods []Imethod`): the number
+/// of entries in an itab's `Fun` array.
+pub const INTERFACETYPE_METHODS_LEN_OFFSET: u64 = 48 + 8 + 8;

@@ -10,13 +10,7 @@ use stillgo_runtime::versions::{fallback_layout, Layout};
 use stillgo_testkit::{build, toolchain, Flavor, ALL_VERSIONS};
 
 fn dwarf_of(bin: &Binary) -> DebugInfo {
-    let mut s = DwarfSections::default();
-    for name in [".debug_info", ".debug_abbrev", ".debug_line", ".debug_str", ".debug_line_str", ".debug_ranges", ".debug_rnglists", ".debug_loc", ".debug_loclists", ".debug_addr", ".debug_str_offsets", ".debug_frame"] {
-        if let Some(d) = bin.section(name) {
-            s.set(name, Arc::from(d.as_ref()));
-        }
-    }
-    DebugInfo::new(s).expect("dwarf")
+    DebugInfo::new(DwarfSections::from_fn(|name| bin.section(name).map(|d| Arc::from(d.as_ref())))).expect("dwarf")
 }
 
 #[test]

@@ -20,22 +20,6 @@ pub struct Program {
     pub go_version: Option<GoVersion>,
 }
 
-/// DWARF sections Go binaries may carry.
-const DWARF_SECTIONS: &[&str] = &[
-    ".debug_info",
-    ".debug_abbrev",
-    ".debug_line",
-    ".debug_str",
-    ".debug_line_str",
-    ".debug_ranges",
-    ".debug_rnglists",
-    ".debug_loc",
-    ".debug_loclists",
-    ".debug_addr",
-    ".debug_str_offsets",
-    ".debug_frame",
-];
-
 impl Program {
     pub fn open(path: &Path) -> Result<Program, SessionError> {
         let bin = Arc::new(Binary::open(path)?);
@@ -44,12 +28,7 @@ impl Program {
             stillgo_runtime::versions::check_supported(v)?;
         }
         let dwarf = if bin.has_dwarf() {
-            let mut sections = DwarfSections::default();
-            for name in DWARF_SECTIONS {
-                if let Some(data) = bin.section(name) {
-                    sections.set(name, Arc::from(data.as_ref()));
-                }
-            }
+            let sections = DwarfSections::from_fn(|name| bin.section(name).map(|d| Arc::from(d.as_ref())));
             Some(Arc::new(DebugInfo::new(sections)?))
         } else {
             None
