@@ -4,6 +4,8 @@
 //! right above the frame, and the caller's SP is just above that. This needs
 //! no DWARF, so it works on stripped binaries too.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use stillgo_binary::Pclntab;
@@ -48,8 +50,69 @@ pub struct Frame {
     pub physical: usize,
 }
 
+/// What the symbol table says about one pc, independent of any stack:
+/// computed once per pc and shared (100,000 goroutines parked in the same
+/// function need it once, not 100,000 times).
+#[derive(Debug)]
+struct PcInfo {
+    function: Arc<str>,
+    entry: u64,
+    top: bool,
+    /// Frame size at the pc (pcsp): the return address is at SP + delta.
+    delta: u64,
+    /// Inlined calls at the pc, innermost first: (function, file, line),
+    /// then the physical function's own position last.
+    logical: Vec<(Arc<str>, Option<Arc<str>>, u32)>,
+}
+
+/// Per-binary cache of [`PcInfo`], keyed by lookup pc.
+#[derive(Default)]
+pub struct PcCache(RefCell<HashMap<u64, Option<Arc<PcInfo>>>>);
+
+impl PcCache {
+    fn get(&self, pcln: &Pclntab, pc: u64) -> Option<Arc<PcInfo>> {
+        if let Some(hit) = self.0.borrow().get(&pc) {
+            return hit.clone();
+        }
+        let info = pc_info(pcln, pc).map(Arc::new);
+        self.0.borrow_mut().insert(pc, info.clone());
+        info
+    }
+}
+
+fn pc_info(pcln: &Pclntab, pc: u64) -> Option<PcInfo> {
+    let func = pcln.func_for_pc(pc)?;
+    let delta = pcln.sp_delta(&func, pc).unwrap_or(0).max(0) as u64;
+    let (mut file, mut line) = match pcln.line_for_pc(pc) {
+        Some((f, l)) => (Some(Arc::<str>::from(f.as_ref())), l),
+        None => (None, 0),
+    };
+    let mut logical = Vec::new();
+    for call in pcln.inline_stack(pc) {
+        logical.push((Arc::<str>::from(call.func_name.as_ref()), file.clone(), line));
+        // The caller of an inlined body is at the call site: the position
+        // of the inlined call's parent pc.
+        match pcln.line_for_pc(call.parent_pc) {
+            Some((f, l)) => {
+                file = Some(Arc::from(f.as_ref()));
+                line = l;
+            }
+            None => line = call.call_line,
+        }
+    }
+    let function: Arc<str> = Arc::from(func.name.as_ref());
+    logical.push((function.clone(), file, line));
+    let top = is_top_frame_name(&function) || func.is_topframe();
+    Some(PcInfo { function, entry: func.entry, top, delta, logical })
+}
+
 /// Unwinds up to `max_frames` logical frames.
 pub fn unwind(mem: &dyn Memory, pcln: &Pclntab, start: UnwindStart, max_frames: usize) -> Vec<Frame> {
+    unwind_cached(mem, pcln, &PcCache::default(), start, max_frames)
+}
+
+/// [`unwind`] with a cache of symbol-table lookups kept by the caller.
+pub fn unwind_cached(mem: &dyn Memory, pcln: &Pclntab, cache: &PcCache, start: UnwindStart, max_frames: usize) -> Vec<Frame> {
     let mut frames = Vec::new();
     let (mut pc, mut sp, mut bp) = (start.pc, start.sp, start.bp);
     // Whether `pc` is a return address (true for every caller) and must be
@@ -58,7 +121,7 @@ pub fn unwind(mem: &dyn Memory, pcln: &Pclntab, start: UnwindStart, max_frames: 
     let mut physical = 0usize;
     while frames.len() < max_frames && pc != 0 {
         let lookup_pc = if is_return_addr { pc - 1 } else { pc };
-        let Some(func) = pcln.func_for_pc(lookup_pc) else {
+        let Some(info) = cache.get(pcln, lookup_pc) else {
             // Not Go code (or garbage): show the raw pc and stop.
             frames.push(Frame {
                 pc,
@@ -76,54 +139,35 @@ pub fn unwind(mem: &dyn Memory, pcln: &Pclntab, start: UnwindStart, max_frames: 
             });
             break;
         };
-        let delta = pcln.sp_delta(&func, lookup_pc).unwrap_or(0).max(0) as u64;
+        let delta = info.delta;
         let cfa = sp + delta + 8;
-        let (file, line) = match pcln.line_for_pc(lookup_pc) {
-            Some((f, l)) => (Some(Arc::<str>::from(f.as_ref())), l),
-            None => (None, 0),
-        };
-        // Logical frames for calls inlined at this pc, innermost first.
-        let inlined = pcln.inline_stack(lookup_pc);
-        // Every logical frame of this physical frame shares its registers.
-        let logical = |function: Arc<str>, file: Option<Arc<str>>, line: u32, inlined: bool, inline_depth: usize| Frame {
-            pc,
-            lookup_pc,
-            sp,
-            cfa,
-            bp,
-            function: Some(function),
-            func_entry: func.entry,
-            file,
-            line,
-            inlined,
-            inline_depth,
-            physical,
-        };
-        let mut cur_file = file;
-        let mut cur_line = line;
-        for (depth, call) in inlined.iter().enumerate() {
-            frames.push(logical(Arc::from(call.func_name.as_ref()), cur_file.clone(), cur_line, true, depth));
-            // The caller of this inlined body is at the call site, which is
-            // the position of the inlined call's parent pc.
-            match pcln.line_for_pc(call.parent_pc) {
-                Some((f, l)) => {
-                    cur_file = Some(Arc::from(f.as_ref()));
-                    cur_line = l;
-                }
-                None => {
-                    cur_line = call.call_line;
-                }
+        let n = info.logical.len();
+        for (depth, (function, file, line)) in info.logical.iter().enumerate() {
+            if frames.len() >= max_frames {
+                break;
             }
+            frames.push(Frame {
+                pc,
+                lookup_pc,
+                sp,
+                cfa,
+                bp,
+                function: Some(function.clone()),
+                func_entry: info.entry,
+                file: file.clone(),
+                line: *line,
+                inlined: depth + 1 < n,
+                inline_depth: depth,
+                physical,
+            });
         }
-        let name: Arc<str> = Arc::from(func.name.as_ref());
-        frames.push(logical(name.clone(), cur_file, cur_line, false, inlined.len()));
-        if is_top_frame_name(&name) || func.is_topframe() {
+        if info.top {
             break;
         }
         // Return address lives at the top of the frame (right below CFA).
         let Ok(ret) = mem.read_u64(cfa - 8) else { break };
         // The frame pointer was pushed right below the return address once
-        // the prologue ran (delta >= 16 in a function with a frame).
+        // the prologue ran.
         if delta >= 8 {
             if let Ok(saved_bp) = mem.read_u64(cfa - 16) {
                 bp = saved_bp;
@@ -132,7 +176,7 @@ pub fn unwind(mem: &dyn Memory, pcln: &Pclntab, start: UnwindStart, max_frames: 
         // After a signal or async preemption the "return address" is the
         // interrupted pc itself, not the instruction after a call
         // (runtime/traceback.go: funcID_sigpanic, asyncPreempt).
-        is_return_addr = !matches!(name.as_ref(), "runtime.sigpanic" | "runtime.asyncPreempt");
+        is_return_addr = !matches!(info.function.as_ref(), "runtime.sigpanic" | "runtime.asyncPreempt");
         if ret == 0 || cfa <= sp {
             break;
         }

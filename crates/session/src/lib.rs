@@ -8,6 +8,8 @@ pub mod locspec;
 pub mod program;
 pub mod source;
 mod stepping;
+mod call;
+pub use call::{CallOutcome, CallValue};
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -84,7 +86,7 @@ struct Selection {
 /// Data read once per stop and thrown away when the program runs.
 #[derive(Default)]
 struct StopCache {
-    goroutines: Option<Vec<Goroutine>>,
+    goroutines: Option<Arc<Vec<Goroutine>>>,
     thread_g: Option<HashMap<Tid, u64>>,
 }
 
@@ -100,6 +102,19 @@ pub struct GoroutineInfo {
     pub file: Option<Arc<str>>,
     pub line: u32,
     pub wait_reason: Option<String>,
+    /// Topmost frame in user code (not the runtime), when asked for.
+    pub user_frame: Option<Frame>,
+}
+
+/// A frame of user code: not in the runtime's packages, nor in a standard
+/// library function that only wraps the runtime (its source is under
+/// GOROOT/src/runtime).
+pub fn is_user_frame(f: &Frame) -> bool {
+    let Some(name) = f.function.as_deref() else { return false };
+    let in_runtime_pkg = name.starts_with("runtime.") || name.starts_with("internal/") || name.starts_with("runtime/internal/");
+    // runtime/pprof is a user-facing package that lives under src/runtime.
+    let in_runtime_src = f.file.as_deref().is_some_and(|p| p.contains("/src/runtime/") && !p.contains("/src/runtime/pprof/"));
+    !in_runtime_pkg && !in_runtime_src
 }
 
 #[derive(Debug, Clone)]
@@ -121,6 +136,8 @@ pub struct Session {
     sel: Selection,
     cache: StopCache,
     wait_reasons: Option<Vec<String>>,
+    /// Symbol-table facts per pc, for unwinding (valid for the binary's life).
+    pc_cache: stack::PcCache,
     pub limits: Limits,
     pub last_stop: Option<Stop>,
 }
@@ -159,6 +176,7 @@ impl Session {
             sel: Selection::default(),
             cache: StopCache::default(),
             wait_reasons: None,
+            pc_cache: stack::PcCache::default(),
             limits: Limits::default(),
             last_stop: None,
         }
@@ -309,12 +327,13 @@ impl Session {
         Ok(self.thread_goroutines()?.iter().find(|(_, g)| **g == gid).map(|(t, _)| *t))
     }
 
-    pub fn all_goroutines(&mut self) -> Result<Vec<Goroutine>> {
+    /// Every live goroutine, read once per stop.
+    pub fn all_goroutines(&mut self) -> Result<Arc<Vec<Goroutine>>> {
         if let Some(gs) = &self.cache.goroutines {
             return Ok(gs.clone());
         }
         let layout = self.layout_with_globals()?;
-        let gs = goroutines::all_goroutines(self.proc()?, &layout)?;
+        let gs = Arc::new(goroutines::all_goroutines(self.proc()?, &layout)?);
         self.cache.goroutines = Some(gs.clone());
         Ok(gs)
     }
@@ -349,22 +368,32 @@ impl Session {
 
     /// Goroutines with their current location.
     pub fn goroutines(&mut self) -> Result<Vec<GoroutineInfo>> {
+        self.goroutines_with(false)
+    }
+
+    /// Goroutines with their current location and, when `user_frames`, the
+    /// topmost frame outside the runtime (what Delve lists as "User").
+    pub fn goroutines_with(&mut self, user_frames: bool) -> Result<Vec<GoroutineInfo>> {
         let gs = self.all_goroutines()?;
         let tg = self.thread_goroutines()?;
         let mut out = Vec::with_capacity(gs.len());
-        for g in gs {
+        let depth = if user_frames { 32 } else { 1 };
+        for g in gs.iter() {
             let thread = tg.iter().find(|(_, id)| **id == g.id).map(|(t, _)| *t);
-            let start = self.unwind_start(&g, thread)?;
-            let (file, line) = self.program.line_for_pc(start.pc).map(|(f, l)| (Some(f), l)).unwrap_or((None, 0));
-            let wait_reason = self.wait_reason(&g);
+            let start = self.unwind_start(g, thread)?;
+            let frames = stack::unwind_cached(self.proc()?, self.program.bin.pclntab(), &self.pc_cache, start, depth);
+            let top = frames.first();
+            let user_frame = if user_frames { frames.iter().find(|f| is_user_frame(f)).cloned() } else { None };
+            let wait_reason = self.wait_reason(g);
             out.push(GoroutineInfo {
-                function: self.program.func_name(start.pc),
+                function: top.and_then(|f| f.function.as_deref().map(str::to_string)),
                 pc: start.pc,
-                file,
-                line,
+                file: top.and_then(|f| f.file.clone()),
+                line: top.map(|f| f.line).unwrap_or(0),
                 wait_reason,
                 thread,
-                g,
+                user_frame,
+                g: g.clone(),
             });
         }
         Ok(out)
@@ -372,8 +401,9 @@ impl Session {
 
     pub fn find_goroutine(&mut self, id: u64) -> Result<Goroutine> {
         self.all_goroutines()?
-            .into_iter()
+            .iter()
             .find(|g| g.id == id)
+            .cloned()
             .ok_or_else(|| SessionError::Invalid(format!("unknown goroutine {id}")))
     }
 
@@ -452,7 +482,7 @@ impl Session {
                 let tid = self.sel.thread.ok_or(SessionError::NotRunning)?;
                 let r = self.proc()?.regs(tid)?;
                 let start = UnwindStart { pc: r.pc(), sp: r.sp(), bp: r.bp() };
-                Ok(stack::unwind(self.proc()?, self.program.bin.pclntab(), start, depth))
+                Ok(stack::unwind_cached(self.proc()?, self.program.bin.pclntab(), &self.pc_cache, start, depth))
             }
         }
     }
@@ -461,7 +491,7 @@ impl Session {
         let g = self.find_goroutine(id)?;
         let thread = self.thread_of_goroutine(id)?;
         let start = self.unwind_start(&g, thread)?;
-        Ok(stack::unwind(self.proc()?, self.program.bin.pclntab(), start, depth))
+        Ok(stack::unwind_cached(self.proc()?, self.program.bin.pclntab(), &self.pc_cache, start, depth))
     }
 
     /// Registers available in a frame: all of them for the innermost frame

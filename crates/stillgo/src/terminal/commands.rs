@@ -8,6 +8,9 @@ use stillgo_session::{source, Origin, Session, SessionError, Stop};
 
 use super::Out;
 
+#[path = "call_cmd.rs"]
+mod call_cmd;
+
 #[derive(Debug, PartialEq, Eq)]
 pub enum Flow {
     Continue,
@@ -52,6 +55,7 @@ const COMMANDS: &[Command] = &[
     Command { names: &["args"], usage: "args [<regex>]", help: "Prints arguments of the selected frame." },
     Command { names: &["vars"], usage: "vars [<regex>]", help: "Prints package variables." },
     Command { names: &["print", "p"], usage: "print <expr>", help: "Evaluates a Go expression. Never runs program code." },
+    Command { names: &["call"], usage: "call <expr>", help: "Calls functions of the program (f(1, \"x\"), x.M(), i.M(), closures) on the current goroutine; arguments are evaluated in the selected frame. Other goroutines run meanwhile." },
     Command { names: &["whatis"], usage: "whatis <expr>", help: "Prints the type of an expression." },
     Command { names: &["set"], usage: "set <variable> = <value>", help: "Changes the value of a variable." },
     Command { names: &["display"], usage: "display -a <expr> | display -d <id> | display", help: "Prints expressions after every stop." },
@@ -162,6 +166,7 @@ impl Repl {
                 let r = s.reader().map_err(err)?;
                 Ok(format!("{}\n", stillgo_eval::format_val(&r, &v, &s.limits)))
             }
+            "call" => call_cmd::cmd_call(s, args),
             "whatis" => {
                 let v = s.eval(args).map_err(err)?;
                 Ok(match v {
@@ -314,7 +319,7 @@ impl Repl {
     fn cmd_goroutines(&mut self, args: &str) -> CmdResult {
         let mode = args.split_whitespace().find(|a| a.starts_with('-')).unwrap_or("-u");
         let cur = self.session.selected_goroutine();
-        let gs = self.session.goroutines().map_err(err)?;
+        let gs = self.session.goroutines_with(mode == "-u").map_err(err)?;
         let mut out = String::new();
         for g in &gs {
             let mark = if Some(g.g.id) == cur { "*" } else { " " };
@@ -325,8 +330,7 @@ impl Repl {
                     ("Start", format!("{} {} ({:#x})", pos(&f, l.unwrap_or(0)), self.session.program.func_name(g.g.start_pc).unwrap_or_default(), g.g.start_pc))
                 }
                 _ => {
-                    let f = self.user_frame(g.g.id).unwrap_or(None);
-                    match f {
+                    match &g.user_frame {
                         Some(f) => ("User", format!("{} {} ({:#x})", pos(&f.file, f.line), f.function.as_deref().unwrap_or("?"), f.pc)),
                         None => ("Runtime", format!("{} {} ({:#x})", pos(&g.file, g.line), g.function.as_deref().unwrap_or("?"), g.pc)),
                     }
@@ -343,12 +347,6 @@ impl Repl {
         }
         let _ = writeln!(out, "[{} goroutines]", gs.len());
         Ok(out)
-    }
-
-    /// The first frame of a goroutine that is not in the runtime.
-    fn user_frame(&mut self, id: u64) -> Result<Option<Frame>, SessionError> {
-        let frames = self.session.goroutine_stack(id, 24)?;
-        Ok(frames.into_iter().find(|f| f.function.as_deref().is_some_and(|n| !is_runtime_frame(n, f.file.as_deref()))))
     }
 
     fn cmd_goroutine(&mut self, args: &str) -> CmdResult {
@@ -587,17 +585,6 @@ impl Repl {
 }
 
 // ---- formatting helpers --------------------------------------------------------
-
-/// Whether a frame belongs to the Go runtime rather than to code the user
-/// would call theirs. Besides `runtime.*` and `internal/*`, functions the
-/// runtime implements for other packages through `//go:linkname`
-/// (`time.Sleep` in runtime/time.go, `sync.runtime_Semacquire` in
-/// runtime/sema.go) live in the runtime's own source directory.
-fn is_runtime_frame(name: &str, file: Option<&str>) -> bool {
-    name.starts_with("runtime.")
-        || name.starts_with("internal/")
-        || file.is_some_and(|f| f.contains("/src/runtime/") && !f.contains("/src/runtime/pprof/"))
-}
 
 fn err(e: SessionError) -> String {
     e.to_string()
