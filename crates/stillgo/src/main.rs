@@ -1,6 +1,7 @@
 //! `stillgo`: a debugger for Go programs.
 
 mod build;
+mod dap;
 mod interrupt;
 mod terminal;
 
@@ -59,6 +60,26 @@ enum Cmd {
     },
     /// Attach to a running process.
     Attach { pid: i32 },
+    /// Serve the Debug Adapter Protocol (for editors), on HOST:PORT or on
+    /// stdin/stdout.
+    Dap {
+        /// Address to listen on (loopback only unless --allow-non-loopback).
+        #[arg(short = 'l', long, value_name = "HOST:PORT")]
+        listen: Option<String>,
+        /// Allow listening on a non-loopback address (warns: anyone who can
+        /// connect controls the program).
+        #[arg(long)]
+        allow_non_loopback: bool,
+        /// Accepted for `dlv dap` compatibility; ignored.
+        #[arg(long = "log-output", value_name = "LIST", hide = true)]
+        log_output: Option<String>,
+        /// Accepted for `dlv dap` compatibility; ignored.
+        #[arg(long = "check-go-version", value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true", hide = true)]
+        check_go_version: Option<String>,
+        /// Accepted for `dlv dap` compatibility; ignored.
+        #[arg(long = "only-same-user", value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true", hide = true)]
+        only_same_user: Option<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -92,6 +113,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
         Some(p) => Some(std::fs::read_to_string(p).map_err(|e| format!("cannot read init file {}: {e}", p.display()))?),
         None => None,
     };
+    let mut wd = cli.wd;
     let target = match cli.cmd {
         Cmd::Exec { binary, args } => terminal::Target::Launch { binary, args, cleanup: None },
         Cmd::Debug { package, build_flags, args } => {
@@ -100,9 +122,17 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
         }
         Cmd::Test { package, build_flags, args } => {
             let built = build::build(package.as_deref(), build_flags.as_deref(), true)?;
+            // `go test` runs a test binary in its package's directory (tests
+            // open testdata/ relative to it); do the same unless told otherwise.
+            if wd.is_none() {
+                wd = package.as_deref().map(std::path::PathBuf::from).filter(|p| p.is_dir());
+            }
             terminal::Target::Launch { binary: built.binary.clone(), args, cleanup: Some(built) }
         }
         Cmd::Attach { pid } => terminal::Target::Attach(pid),
+        Cmd::Dap { listen, allow_non_loopback, .. } => {
+            return dap::run(dap::Options { listen, allow_non_loopback });
+        }
     };
-    terminal::run(target, cli.wd, init)
+    terminal::run(target, wd, init)
 }
