@@ -9,7 +9,7 @@ pub mod program;
 pub mod source;
 mod stepping;
 mod call;
-pub use call::{CallOutcome, CallValue};
+pub use call::{CallOptions, CallOutcome, CallValue};
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -88,6 +88,8 @@ struct Selection {
 struct StopCache {
     goroutines: Option<Arc<Vec<Goroutine>>>,
     thread_g: Option<HashMap<Tid, u64>>,
+    /// Goroutines of single threads looked up before the full map.
+    one_thread_g: HashMap<Tid, Option<u64>>,
 }
 
 /// A goroutine with where it is, for listings.
@@ -319,8 +321,26 @@ impl Session {
         Ok(m)
     }
 
+    /// The goroutine a thread runs. Looks at that thread alone unless the
+    /// map of all threads is already known: a breakpoint hit (conditions,
+    /// stepping) must not pay for every thread's registers.
     pub fn goroutine_of_thread(&mut self, tid: Tid) -> Result<Option<u64>> {
-        Ok(self.thread_goroutines()?.get(&tid).copied())
+        if let Some(m) = &self.cache.thread_g {
+            return Ok(m.get(&tid).copied());
+        }
+        if let Some(g) = self.cache.one_thread_g.get(&tid) {
+            return Ok(*g);
+        }
+        let mut id = None;
+        if let Some(layout) = &self.program.layout {
+            let proc = self.proc()?;
+            let regs = proc.regs(tid)?;
+            if let Some(gaddr) = goroutines::thread_goroutine_addr(proc, layout, regs.fs_base())? {
+                id = Some(goroutines::read_goroutine(proc, layout, gaddr)?.id);
+            }
+        }
+        self.cache.one_thread_g.insert(tid, id);
+        Ok(id)
     }
 
     fn thread_of_goroutine(&mut self, gid: u64) -> Result<Option<Tid>> {
