@@ -1058,3 +1058,22 @@ fn dwarf_type_spelling(t: &TypeExpr) -> String {
         _ => t.to_string(),
     }
 }
+
+/// Evaluates an already parsed expression (for the injected-call code,
+/// which evaluates callees and arguments one by one).
+pub fn eval_ast(e: &Expr, scope: &Scope) -> R<Val> {
+    Ev { s: scope }.eval(e)
+}
+
+/// The bytes of `v` as a value of type `t`, with the same checks as an
+/// assignment (`cannot use x (type A) as type B`); used to pass arguments
+/// to injected calls.
+pub fn value_bytes_as(scope: &Scope, v: &Val, t: &Arc<Type>) -> R<Vec<u8>> {
+    Ev { s: scope }.convert_to_bytes(v, t)
+}
+
+/// Resolves a type written in Go syntax in the scope's package
+/// (`Point` -> `main.Point`), for injected calls.
+pub fn resolve_type_in(scope: &Scope, name: &str) -> R<Arc<Type>> {
+    Ev { s: scope }.resolve_type_name(name)
+}

@@ -327,9 +327,10 @@ pub const DEBUG_CALL_MAX_FRAME: u64 = 65536;
 /// doc comment; its own frame is `$152`).
 pub const DEBUG_CALL_STACK_NEEDED: u64 = 256;
 
-/// Instructions between the `RESTORE` trap and the `RET` back to the pushed
-/// PC (15 register reloads + RET in asm_amd64.s); single-stepping stops
-/// after at most this many (with margin).
+/// After the `RESTORE` trap the runtime runs 15 register reloads and a RET
+/// back to the pushed PC (asm_amd64.s); the debugger lets the thread run
+/// alone to a breakpoint there, resuming at most this many times (stray
+/// signals and breakpoints) before restoring by hand.
 pub const DEBUG_CALL_RESTORE_MAX_STEPS: usize = 64;
 
 /// Allocator used to place string literals passed as arguments in the
@@ -346,3 +347,51 @@ pub const ITAB_FUN_OFFSET: u64 = 24;
 /// `Type` (48 bytes), `PkgPath Name` (8), `Methods []Imethod`): the number
 /// of entries in an itab's `Fun` array.
 pub const INTERFACETYPE_METHODS_LEN_OFFSET: u64 = 48 + 8 + 8;
+
+/// The runtime's itab hash table, used to find the itab of a (concrete
+/// type, interface) pair when passing a value as an interface argument:
+/// `var itabTable *itabTableType` with `size uintptr; count uintptr;
+/// entries [size]*itab` (runtime/iface.go, same in 1.22 to 1.27). Go 1.27
+/// no longer emits a `go:itab.T,I` symbol per itab (they are grouped, see
+/// `moduledata.itaboffset`), so the table is the version-independent route;
+/// every compiled-in itab is added to it by `itabsinit`.
+pub const ITAB_TABLE: &str = "runtime.itabTable";
+pub const ITAB_TABLE_SIZE_OFFSET: u64 = 0;
+pub const ITAB_TABLE_ENTRIES_OFFSET: u64 = 16;
+/// Largest table size believed (it doubles from 512 entries as itabs are added).
+pub const ITAB_TABLE_MAX_SIZE: u64 = 1 << 20;
+
+/// Messages of `runtime.boundsError` by `code` (runtime/error.go
+/// `boundsErrorFmts`, identical in 1.22 to 1.27), used to show a panicking
+/// injected call's index error as the runtime prints it; `%x` and `%y` are
+/// the error's `x` and `y` fields.
+pub const BOUNDS_ERROR_FMTS: [&str; 9] = [
+    "index out of range [%x] with length %y",
+    "slice bounds out of range [:%x] with length %y",
+    "slice bounds out of range [:%x] with capacity %y",
+    "slice bounds out of range [%x:%y]",
+    "slice bounds out of range [::%x] with length %y",
+    "slice bounds out of range [::%x] with capacity %y",
+    "slice bounds out of range [:%x:%y]",
+    "slice bounds out of range [%x:%y:]",
+    "cannot convert slice with length %y to array or pointer to array with length %x",
+];
+
+/// `boundsNegErrorFmts` (runtime/error.go): the messages used instead when
+/// `x` is negative (codes 0-7).
+pub const BOUNDS_NEG_ERROR_FMTS: [&str; 8] = [
+    "index out of range [%x]",
+    "slice bounds out of range [:%x]",
+    "slice bounds out of range [:%x]",
+    "slice bounds out of range [%x:]",
+    "slice bounds out of range [::%x]",
+    "slice bounds out of range [::%x]",
+    "slice bounds out of range [:%x:]",
+    "slice bounds out of range [%x::]",
+];
+
+/// `runtime.debugCallPanicked` (asm_amd64.s): where the PANICKED trap is.
+/// The FRAME_READY and RETURNED traps are in the local `debugCall32` ...
+/// `debugCall65536` functions (pclntab names without package prefix).
+pub const DEBUG_CALL_PANICKED: &str = "runtime.debugCallPanicked";
+pub const DEBUG_CALL_FRAME_FN_PREFIX: &str = "debugCall";

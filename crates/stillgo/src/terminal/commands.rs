@@ -55,7 +55,7 @@ const COMMANDS: &[Command] = &[
     Command { names: &["args"], usage: "args [<regex>]", help: "Prints arguments of the selected frame." },
     Command { names: &["vars"], usage: "vars [<regex>]", help: "Prints package variables." },
     Command { names: &["print", "p"], usage: "print <expr>", help: "Evaluates a Go expression. Never runs program code." },
-    Command { names: &["call"], usage: "call <expr>", help: "Calls functions of the program (f(1, \"x\"), x.M(), i.M(), closures) on the current goroutine; arguments are evaluated in the selected frame. Other goroutines run meanwhile." },
+    Command { names: &["call"], usage: "call [-unsafe] <expr>", help: "Calls functions of the program (f(1, \"x\"), x.M(), i.M(), closures) on the current goroutine; arguments are evaluated in the selected frame. Other goroutines run meanwhile. Arguments pointing into the goroutine's stack are refused unless -unsafe." },
     Command { names: &["whatis"], usage: "whatis <expr>", help: "Prints the type of an expression." },
     Command { names: &["set"], usage: "set <variable> = <value>", help: "Changes the value of a variable." },
     Command { names: &["display"], usage: "display -a <expr> | display -d <id> | display", help: "Prints expressions after every stop." },

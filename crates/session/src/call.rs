@@ -1,0 +1,446 @@
+//! `call EXPR`: evaluates an expression that calls functions of the
+//! program, running each call through the runtime's injection protocol
+//! (stillgo_eval::call). Calls nested in the expression (`f(g(1)) + 1`,
+//! `x.String()[0]`) run innermost first; each result becomes a temporary
+//! the rest of the expression is evaluated with.
+//!
+//! Arguments are evaluated in the selected frame; the call itself runs on
+//! the selected goroutine's thread, from its innermost frame (where the
+//! goroutine is stopped). A goroutine that is not running on a thread
+//! (parked) is refused, as the runtime requires a running goroutine.
+
+use stillgo_eval::ast::{Expr, Ident};
+use stillgo_eval::call::{self as ec, CallEnv, CallError, Prepared, Resolver};
+use stillgo_eval::{Scope, Val};
+use stillgo_proc::Tid;
+use stillgo_runtime::vars::FrameVar;
+use stillgo_runtime::versions::{DEBUG_CALL_V2, MALLOCGC};
+use stillgo_runtime::{GStatus, Reader};
+
+use crate::{Result, Session, SessionError, Stop};
+
+/// One value of a call's outcome: a named result (`q`, `~r0`) or the value
+/// of the whole expression (name empty).
+#[derive(Debug, Clone)]
+pub struct CallValue {
+    pub name: String,
+    pub value: Val,
+}
+
+/// What `call` produced. Registers and stack of the goroutine are restored
+/// in every case.
+#[derive(Debug, Clone)]
+pub enum CallOutcome {
+    Values(Vec<CallValue>),
+    /// A call panicked: the panic value.
+    Panicked(String),
+    /// The runtime refused the call; the reason with advice.
+    Refused(String),
+}
+
+/// Options of a call.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CallOptions {
+    /// Skip the check refusing arguments that point into the goroutine's
+    /// stack (`call -unsafe`).
+    pub allow_stack_pointers: bool,
+}
+
+/// Upper bound on calls in one expression, against runaway rewriting.
+const MAX_CALLS_PER_EXPR: usize = 64;
+
+/// Where the call runs.
+struct Target {
+    tid: Tid,
+    stack_lo: Option<u64>,
+    /// Stack bounds for the escape check; empty with `-unsafe`.
+    check_stacks: Vec<(u64, u64)>,
+}
+
+impl From<CallError> for SessionError {
+    fn from(e: CallError) -> Self {
+        match e {
+            CallError::Eval(e) => SessionError::Eval(e),
+            other => SessionError::Invalid(other.to_string()),
+        }
+    }
+}
+
+enum Step {
+    Done(Expr),
+    /// A call panicked or was refused: stop evaluating.
+    Stop(CallOutcome),
+}
+
+impl Session {
+    /// Evaluates `expr`, running the function calls in it in the program.
+    pub fn call(&mut self, expr: &str) -> Result<CallOutcome> {
+        self.call_with(expr, CallOptions::default())
+    }
+
+    /// [`Session::call`] with options.
+    pub fn call_with(&mut self, expr: &str, opts: CallOptions) -> Result<CallOutcome> {
+        let parsed = stillgo_eval::parse_expr(expr).map_err(|e| SessionError::Eval(stillgo_eval::EvalError::Parse(e.render(expr))))?;
+        if !matches!(strip_parens(&parsed), Expr::Call { .. }) && !contains_call(&parsed) {
+            return Err(SessionError::Invalid(format!("{expr}: not a function call (use print to evaluate expressions)")));
+        }
+        let mut target = self.call_target()?;
+        if opts.allow_stack_pointers {
+            target.check_stacks.clear();
+        }
+        let (frame, vars) = self.frame_vars()?;
+        let function = frame.function.clone();
+        let mut temps: Vec<FrameVar> = Vec::new();
+        let mut calls = 0usize;
+        let result = self.rewrite(&parsed, &target, &vars, function.as_deref(), &mut temps, &mut calls, true);
+        self.invalidate();
+        match result? {
+            Step::Stop(o) => Ok(o),
+            Step::Done(Expr::Ident(id)) if id.name == MULTI => {
+                // The root call with several (or no) results.
+                Ok(CallOutcome::Values(
+                    temps.iter().filter(|t| t.var.name.starts_with(MULTI_PREFIX)).map(|t| CallValue {
+                        name: t.var.name[MULTI_PREFIX.len()..].to_string(),
+                        value: Val::Value(t.value.clone()),
+                    }).collect(),
+                ))
+            }
+            Step::Done(e) => {
+                let dwarf = self.program.dwarf()?.clone();
+                let bin = self.program.bin.clone();
+                let mut all = vars.clone();
+                all.extend(temps.iter().cloned());
+                let reader = Reader::new(self.proc()?, &dwarf, bin.pclntab());
+                let scope = Scope::new(&reader, &all, function.as_deref());
+                let v = stillgo_eval::eval_ast(&e, &scope)?;
+                Ok(CallOutcome::Values(vec![CallValue { name: String::new(), value: v }]))
+            }
+        }
+    }
+
+    /// The thread and goroutine the call runs on. debugCallV2 runs on the
+    /// goroutine of the thread it is injected into, which must be running
+    /// ("Check that the goroutine is in state _Grunning", the protocol
+    /// comment in runtime/asm_amd64.s). When the selected goroutine is
+    /// parked (blocked on a channel, sleeping), its frame still provides
+    /// the arguments, and the call runs on a goroutine that is stopped in
+    /// user code on a thread: the one of the last stop, else any other.
+    fn call_target(&mut self) -> Result<Target> {
+        let Some(gid) = self.selected_goroutine() else {
+            return Err(SessionError::Invalid("the selected thread runs no goroutine: calls need a goroutine stopped in user code".into()));
+        };
+        let g = self.find_goroutine(gid)?;
+        if g.status == GStatus::Running {
+            let tid = self.current_thread()?;
+            return Ok(Target { tid, stack_lo: Some(g.stack_lo), check_stacks: vec![(g.stack_lo, g.stack_hi)] });
+        }
+        let mut candidates: Vec<Tid> = Vec::new();
+        if let Some(Stop::Breakpoint { tid, .. } | Stop::StepDone { tid, .. } | Stop::Interrupted { tid } | Stop::Signal { tid, .. }) = &self.last_stop {
+            candidates.push(*tid);
+        }
+        candidates.extend(self.proc()?.threads());
+        let bin = self.program.bin.clone();
+        for tid in candidates {
+            let Some(rid) = self.goroutine_of_thread(tid)? else { continue };
+            let Ok(rg) = self.find_goroutine(rid) else { continue };
+            if rg.status != GStatus::Running {
+                continue;
+            }
+            let pc = self.proc()?.regs(tid)?.pc();
+            let user = bin.pclntab().func_for_pc(pc).is_some_and(|f| !f.is_runtime());
+            let sp = self.proc()?.regs(tid)?.sp();
+            if user && rg.contains_sp(sp) {
+                return Ok(Target {
+                    tid,
+                    stack_lo: Some(rg.stack_lo),
+                    check_stacks: vec![(rg.stack_lo, rg.stack_hi), (g.stack_lo, g.stack_hi)],
+                });
+            }
+        }
+        Err(SessionError::Invalid(format!(
+            "goroutine {gid} is {} and no goroutine is stopped in user code to run the call on (stop one at a breakpoint first)",
+            g.status.describe()
+        )))
+    }
+
+    /// Runs the calls in `e` innermost first; returns `e` with each call
+    /// replaced by a temporary holding its result.
+    #[allow(clippy::too_many_arguments)]
+    fn rewrite(
+        &mut self,
+        e: &Expr,
+        target: &Target,
+        vars: &[FrameVar],
+        function: Option<&str>,
+        temps: &mut Vec<FrameVar>,
+        calls: &mut usize,
+        root: bool,
+    ) -> Result<Step> {
+        macro_rules! sub {
+            ($x:expr) => {
+                match self.rewrite($x, target, vars, function, temps, calls, false)? {
+                    Step::Done(d) => d,
+                    stop => return Ok(stop),
+                }
+            };
+        }
+        let out = match e {
+            Expr::Call { func, args, ellipsis, span } => {
+                let mut nargs = Vec::with_capacity(args.len());
+                for a in args {
+                    nargs.push(sub!(a));
+                }
+                let nfunc = match &**func {
+                    // Keep `pkg.F` / `x.M` selectors intact; rewrite the base.
+                    Expr::Selector { expr, sel, span } => Expr::Selector { expr: Box::new(sub!(expr)), sel: sel.clone(), span: *span },
+                    Expr::Ident(_) => (**func).clone(),
+                    other => sub!(other),
+                };
+                if self.is_builtin_or_conversion(&nfunc, vars, temps, function)? {
+                    return Ok(Step::Done(Expr::Call { func: Box::new(nfunc), args: nargs, ellipsis: *ellipsis, span: *span }));
+                }
+                *calls += 1;
+                if *calls > MAX_CALLS_PER_EXPR {
+                    return Err(SessionError::Invalid(format!("too many calls in one expression (limit {MAX_CALLS_PER_EXPR})")));
+                }
+                let prepared = self.prepare_call(&nfunc, &nargs, *ellipsis, vars, temps, function, &target.check_stacks)?;
+                let results = match self.run_prepared(target, prepared.clone())? {
+                    ec::CallOutcome::Returned(r) => r,
+                    ec::CallOutcome::Panicked(p) => return Ok(Step::Stop(CallOutcome::Panicked(p))),
+                    ec::CallOutcome::Refused(r) => return Ok(Step::Stop(CallOutcome::Refused(ec::explain_refusal(&r)))),
+                };
+                if root && results.len() != 1 {
+                    for (res, var) in results.iter().zip(&prepared.result_vars) {
+                        let mut v = var.clone();
+                        v.name = format!("{MULTI_PREFIX}{}", res.name);
+                        temps.push(FrameVar { var: v, value: res.value.clone() });
+                    }
+                    return Ok(Step::Done(Expr::Ident(Ident { name: MULTI.into(), span: *span })));
+                }
+                let (Some(res), Some(var)) = (results.first(), prepared.result_vars.first()) else {
+                    return Err(SessionError::Invalid(format!("{e} (no value) used as value")));
+                };
+                if results.len() > 1 {
+                    return Err(SessionError::Invalid(format!("multiple-value {e} in single-value context")));
+                }
+                let name = format!("__stillgo_call{}", temps.len());
+                let mut v = var.clone();
+                v.name = name.clone();
+                temps.push(FrameVar { var: v, value: res.value.clone() });
+                Expr::Ident(Ident { name, span: *span })
+            }
+            Expr::Binary { op, lhs, rhs, span } => Expr::Binary { op: *op, lhs: Box::new(sub!(lhs)), rhs: Box::new(sub!(rhs)), span: *span },
+            Expr::Unary { op, expr, span } => Expr::Unary { op: *op, expr: Box::new(sub!(expr)), span: *span },
+            // `call (f())`: still the root call.
+            Expr::Paren { expr, .. } if root => return self.rewrite(expr, target, vars, function, temps, calls, true),
+            Expr::Paren { expr, span } => Expr::Paren { expr: Box::new(sub!(expr)), span: *span },
+            Expr::Selector { expr, sel, span } => Expr::Selector { expr: Box::new(sub!(expr)), sel: sel.clone(), span: *span },
+            Expr::Index { expr, indices, span } => {
+                let b = sub!(expr);
+                let mut ni = Vec::new();
+                for i in indices {
+                    ni.push(sub!(i));
+                }
+                Expr::Index { expr: Box::new(b), indices: ni, span: *span }
+            }
+            Expr::Slice { expr, low, high, max, span } => {
+                let b = sub!(expr);
+                let mut opt = |x: &Option<Box<Expr>>| -> Result<std::result::Result<Option<Box<Expr>>, Step>> {
+                    Ok(match x {
+                        Some(x) => match self.rewrite(x, target, vars, function, temps, calls, false)? {
+                            Step::Done(d) => Ok(Some(Box::new(d))),
+                            s => Err(s),
+                        },
+                        None => Ok(None),
+                    })
+                };
+                let low = match opt(low)? { Ok(x) => x, Err(s) => return Ok(s) };
+                let high = match opt(high)? { Ok(x) => x, Err(s) => return Ok(s) };
+                let max = match opt(max)? { Ok(x) => x, Err(s) => return Ok(s) };
+                Expr::Slice { expr: Box::new(b), low, high, max, span: *span }
+            }
+            Expr::TypeAssert { expr, ty, span } => Expr::TypeAssert { expr: Box::new(sub!(expr)), ty: ty.clone(), span: *span },
+            other => other.clone(),
+        };
+        Ok(Step::Done(out))
+    }
+
+    /// `len(x)`, `cap(x)`, `T(x)`: evaluated by the evaluator, not called.
+    fn is_builtin_or_conversion(&mut self, func: &Expr, vars: &[FrameVar], temps: &[FrameVar], function: Option<&str>) -> Result<bool> {
+        let local = |n: &str| vars.iter().chain(temps).any(|v| v.var.name == n || v.var.name.strip_prefix('&') == Some(n));
+        if let Expr::Ident(id) = strip_parens(func) {
+            if matches!(id.name.as_str(), "len" | "cap") && !local(&id.name) {
+                return Ok(true);
+            }
+        }
+        if let Some(t) = strip_parens(func).to_type() {
+            if let Expr::Ident(id) = strip_parens(func) {
+                if local(&id.name) {
+                    return Ok(false);
+                }
+            }
+            let dwarf = self.program.dwarf()?.clone();
+            let bin = self.program.bin.clone();
+            let reader = Reader::new(self.proc()?, &dwarf, bin.pclntab());
+            let scope = Scope::new(&reader, vars, function);
+            if stillgo_eval::eval::resolve_type_in(&scope, &t.to_string()).is_ok() {
+                // A name that is both a type and a function cannot happen
+                // in Go; a type wins.
+                let is_func = match strip_parens(func) {
+                    Expr::Ident(id) => dwarf.function_by_name(&format!("{}.{}", scope.package.clone().unwrap_or_default(), id.name)).is_some(),
+                    _ => false,
+                };
+                return Ok(!is_func);
+            }
+        }
+        Ok(false)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn prepare_call(
+        &mut self,
+        func: &Expr,
+        args: &[Expr],
+        ellipsis: bool,
+        vars: &[FrameVar],
+        temps: &[FrameVar],
+        function: Option<&str>,
+        stacks: &[(u64, u64)],
+    ) -> Result<Prepared> {
+        let dwarf = self.program.dwarf()?.clone();
+        let bin = self.program.bin.clone();
+        let mut all = vars.to_vec();
+        all.extend(temps.iter().cloned());
+        let reader = Reader::new(self.proc()?, &dwarf, bin.pclntab());
+        let scope = Scope::new(&reader, &all, function);
+        let sym = |name: &str| bin.symbol(name).map(|s| s.addr);
+        let rs = Resolver { scope: &scope, symbol: &sym, stacks: stacks.to_vec() };
+        Ok(ec::prepare(&rs, func, args, ellipsis)?)
+    }
+
+    /// Makes the allocations a call needs, then runs it.
+    fn run_prepared(&mut self, target: &Target, mut p: Prepared) -> Result<ec::CallOutcome> {
+        let allocs = std::mem::take(&mut p.allocs);
+        // Addresses of children, to write into their parent's data.
+        let mut pending: Vec<Vec<(usize, u64)>> = vec![Vec::new(); allocs.len()];
+        let bad = |what: &str| SessionError::Invalid(format!("internal: allocation {what} out of range"));
+        for (i, a) in allocs.iter().enumerate() {
+            let addr = self.allocate(target, a.data.len() as u64, a.rtype)?;
+            let mut data = a.data.clone();
+            let patches = a.inner.iter().map(|(pos, off)| (*pos, addr + *off as u64)).chain(pending[i].iter().copied());
+            for (pos, ptr) in patches.collect::<Vec<_>>() {
+                data.get_mut(pos..pos + 8).ok_or_else(|| bad("patch"))?.copy_from_slice(&ptr.to_le_bytes());
+            }
+            self.proc_mut()?.write_memory(addr, &data)?;
+            match a.parent {
+                Some(d) => pending.get_mut(i + d).ok_or_else(|| bad("parent"))?.push((a.offset, addr)),
+                None => {
+                    let arg = p.spec.args.get_mut(a.arg).ok_or_else(|| bad("argument"))?;
+                    arg.bytes.get_mut(a.offset..a.offset + 8).ok_or_else(|| bad("pointer"))?.copy_from_slice(&addr.to_le_bytes());
+                }
+            }
+        }
+        self.inject_spec(target, &p.spec, &p.layout)
+    }
+
+    /// `runtime.mallocgc(size, typ, true)`: memory in the program's heap
+    /// (`rtype` 0: without pointers). It is referenced by nothing until the
+    /// call that uses it starts, so a garbage collection in between (other
+    /// goroutines run) could reclaim it; the window is one protocol round
+    /// trip.
+    fn allocate(&mut self, target: &Target, size: u64, rtype: u64) -> Result<u64> {
+        let dwarf = self.program.dwarf()?.clone();
+        let bin = self.program.bin.clone();
+        let f = bin
+            .pclntab()
+            .func_by_name(MALLOCGC)
+            .ok_or_else(|| SessionError::Invalid(format!("{MALLOCGC} not found: cannot allocate memory for arguments")))?;
+        let (uintptr, boolean, ptr) = {
+            let reader = Reader::new(self.proc()?, &dwarf, bin.pclntab());
+            let scope = Scope::new(&reader, &[], Some("main.main"));
+            (
+                stillgo_eval::eval::resolve_type_in(&scope, "uintptr")?,
+                stillgo_eval::eval::resolve_type_in(&scope, "bool")?,
+                stillgo_eval::eval::resolve_type_in(&scope, "uintptr")?,
+            )
+        };
+        let spec = ec::CallSpec {
+            name: MALLOCGC.into(),
+            pc: f.entry,
+            context: None,
+            args: vec![
+                ec::ArgValue { ty: uintptr.clone(), bytes: size.to_le_bytes().to_vec() },
+                ec::ArgValue { ty: uintptr.clone(), bytes: rtype.to_le_bytes().to_vec() },
+                ec::ArgValue { ty: boolean.clone(), bytes: vec![1] },
+            ],
+            results: vec![("p".into(), ptr.clone())],
+        };
+        let layout = {
+            let reader = Reader::new(self.proc()?, &dwarf, bin.pclntab());
+            ec::layout(&reader, &[uintptr.clone(), uintptr, boolean], &[ptr])?
+        };
+        match self.inject_spec(target, &spec, &layout)? {
+            ec::CallOutcome::Returned(r) => {
+                let v = r.first().ok_or_else(|| SessionError::Invalid("mallocgc returned nothing".into()))?;
+                let reader = Reader::new(self.proc()?, &dwarf, bin.pclntab());
+                let addr = reader.read_u64_at(&v.value, 0)?;
+                if addr == 0 {
+                    return Err(SessionError::Invalid("allocation in the program failed".into()));
+                }
+                Ok(addr)
+            }
+            ec::CallOutcome::Panicked(p) => Err(SessionError::Invalid(format!("allocating memory for the arguments panicked: {p}"))),
+            ec::CallOutcome::Refused(r) => Err(SessionError::Invalid(ec::explain_refusal(&r))),
+        }
+    }
+
+    fn inject_spec(&mut self, target: &Target, spec: &ec::CallSpec, layout: &ec::FrameLayout) -> Result<ec::CallOutcome> {
+        let dwarf = self.program.dwarf()?.clone();
+        let bin = self.program.bin.clone();
+        let entry = bin
+            .pclntab()
+            .func_by_name(DEBUG_CALL_V2)
+            .ok_or_else(|| SessionError::Invalid(format!("{DEBUG_CALL_V2} not found: this program cannot run injected calls")))?
+            .entry;
+        let limits = self.limits;
+        let env = CallEnv { dwarf: &dwarf, pcln: bin.pclntab(), debug_call_v2: entry, stack_lo: target.stack_lo, limits: &limits };
+        self.invalidate();
+        let res = ec::inject(self.proc_mut()?, target.tid, &env, spec, layout);
+        self.invalidate();
+        match res {
+            Ok(o) => Ok(o),
+            Err(CallError::Exited(code)) => {
+                let s = Stop::Exited { code };
+                self.process_gone(&s);
+                self.last_stop = Some(s);
+                Err(SessionError::Invalid(format!("the program exited during the call (status {code})")))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+const MULTI: &str = "__stillgo_results";
+const MULTI_PREFIX: &str = "__stillgo_result:";
+
+fn strip_parens(e: &Expr) -> &Expr {
+    match e {
+        Expr::Paren { expr, .. } => strip_parens(expr),
+        other => other,
+    }
+}
+
+/// Whether `e` has a call (or conversion) anywhere in it.
+fn contains_call(e: &Expr) -> bool {
+    match e {
+        Expr::Call { .. } => true,
+        Expr::Paren { expr, .. } | Expr::Unary { expr, .. } | Expr::Selector { expr, .. } | Expr::TypeAssert { expr, .. } => contains_call(expr),
+        Expr::Binary { lhs, rhs, .. } => contains_call(lhs) || contains_call(rhs),
+        Expr::Index { expr, indices, .. } => contains_call(expr) || indices.iter().any(contains_call),
+        Expr::Slice { expr, low, high, max, .. } => {
+            contains_call(expr) || [low, high, max].iter().any(|x| x.as_deref().is_some_and(contains_call))
+        }
+        Expr::Composite { elems, .. } => elems.iter().any(|el| contains_call(&el.value)),
+        _ => false,
+    }
+}

@@ -1,0 +1,413 @@
+//! `call`: injected function calls through runtime.debugCallV2, driven
+//! through the CLI on testdata/calls for every Go version under test.
+//!
+//! Every case ends by letting the program run on to a later breakpoint and
+//! checking its state there, which proves the call left the goroutine's
+//! registers and stack as they were.
+
+use std::time::{Duration, Instant};
+
+use stillgo_testkit::{bp_line, build, go_versions, Flavor, GoToolchain, Session};
+
+const PROG: &str = "calls";
+
+fn line(name: &str) -> u32 {
+    bp_line(PROG, "main.go", name)
+}
+
+/// A session stopped at the first hit of `// BP:work` (n == 1).
+fn at_work(tc: &GoToolchain, flavor: Flavor) -> Session {
+    let bin = build(PROG, tc, flavor);
+    let mut s = Session::exec(&bin, &[]);
+    let out = s.send(&format!("break main.go:{}", line("work")));
+    assert!(out.contains("Breakpoint 1"), "{tc}: {out}");
+    let out = s.send("continue");
+    assert!(out.contains("main.work"), "{tc}: {out}");
+    s
+}
+
+fn expect(s: &mut Session, tc: &GoToolchain, cmd: &str, want: &str) {
+    let out = s.send(cmd);
+    assert_eq!(out.trim_end(), want, "{tc}: `{cmd}`\n{}", s.transcript());
+}
+
+fn expect_contains(s: &mut Session, tc: &GoToolchain, cmd: &str, parts: &[&str]) -> String {
+    let out = s.send(cmd);
+    for p in parts {
+        assert!(out.contains(p), "{tc}: `{cmd}`: expected {p:?} in:\n{out}");
+    }
+    out
+}
+
+/// Continues to the second hit of BP:work and checks the program's state
+/// there: the loop advanced normally (n == 2, counter == 2).
+fn continue_to_second_work(s: &mut Session, tc: &GoToolchain) {
+    let out = s.send("continue");
+    assert!(out.contains("main.work") && out.contains("hits goroutine(1):2"), "{tc}: continue: {out}");
+    expect(s, tc, "print counter", "2");
+}
+
+#[test]
+fn call_forms() {
+    for tc in go_versions() {
+        let mut s = at_work(&tc, Flavor::Debug);
+        let regs_before = s.send("regs");
+        let stack_before = s.send("stack");
+        for (cmd, want) in [
+            // Plain and package-qualified functions, string literals.
+            ("call add(1, 2)", "3"),
+            ("call add(n, 40)", "41"),
+            ("call greet(\"world\")", "\"hello, world\""),
+            ("call strings.Repeat(\"ab\", 3)", "\"ababab\""),
+            // Every integer and float size, bool, complex.
+            ("call kinds(-8, -16, -32, -64, 8, 16, 32, 64, 7, 9, 1.5, 2.25, true, cx)", "\"-8 -16 -32 -64 8 16 32 64 7 9 1.5 2.25 true (1.5-2i)\""),
+            ("call mix(-1, 2, 3, 4, 0.5, 1.25, true)", "-9.75"),
+            // More arguments than registers (ints and floats).
+            ("call many(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12)", "650"),
+            ("call floats(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17)", "153"),
+            // Arrays and structs on the stack, structs in registers.
+            ("call sumArr(arr)", "60"),
+            ("call bigArg(big, 10)", "20.25"),
+            ("call movePoint(p, 1, 1)", "main.Point {X: 4, Y: 5}"),
+            // Slices, maps, pointers, channels, funcs, interfaces.
+            // xs, words, m, pp and p live on the stack (they do not escape):
+            // passing them needs -unsafe (see call_errors for the refusal).
+            ("call -unsafe sumSlice(xs)", "10"),
+            ("call -unsafe join(words, \"-\")", "\"a-b-c\""),
+            ("call -unsafe lookup(m, \"two\")", "2"),
+            ("call -unsafe refs(pp, m, ch, fnVar, err, p)", "\"5 2 3 5 e1 (3,4)\""),
+            ("call -unsafe refs(&p, m, ch, add, nil, 42)", "\"3 2 3 5 <nil> 42\""),
+            ("call -unsafe refs(&p, m, ch, add, nil, \"str\")", "\"3 2 3 5 <nil> str\""),
+            ("call describe(r)", "\"it is a rect 4x5\""),
+            ("call -unsafe describe(sh)", "\"it is a rect 2x3\""),
+            // Composite literal and variadic arguments.
+            ("call join([]string{\"x\", \"y\"}, \"+\")", "\"x+y\""),
+            ("call sumArr([3]int{1, 2, 3})", "6"),
+            ("call movePoint(Point{Y: 5}, 1, 0)", "main.Point {X: 1, Y: 5}"),
+            ("call nameOf(Named{Point{1, 2}, \"nm\"})", "\"nm(1,2)\""),
+            ("call bigArg(Big{A: [4]int{1, 1, 1, 1}, F: 1.5}, 2)", "7.5"),
+            ("call index([]int{4, 5}, 1)", "5"),
+            ("call sum(1, 2, 3)", "6"),
+            ("call -unsafe sum(xs...)", "10"),
+            ("call sum()", "0"),
+            ("call concat(\"+\", \"a\", \"bc\")", "\"a+bc\""),
+            ("call concat(\"/\", []string{\"a\", \"b\"}...)", "\"a/b\""),
+            // Variadic ...any: constants, variables and composite literals
+            // boxed in the program's heap.
+            ("call fmt.Sprint(1, \"a\", 2.5, p, true)", "\"1a2.5 (3,4) true\""),
+            ("call fmt.Sprintf(\"%d-%s-%v-%v\", 42, \"x\", []int{1, 2}, Point{5, 6})", "\"42-x-[1 2]-(5,6)\""),
+            ("call fmt.Sprint([]any{[]int{1}, Point{1, 1}}...)", "\"[1] (1,1)\""),
+            // Methods: value and pointer receivers through values and pointers,
+            // promoted methods, interface dispatch (itab and dynamic type).
+            ("call p.Sum()", "7"),
+            ("call pp.Sum()", "11"),
+            ("call named.Sum()", "15"),
+            ("call named.String()", "\"(7,8)\""),
+            ("call sh.Describe(\"x\")", "\"x rect 2x3\""),
+            ("call sh.Area()", "6"),
+            ("call sh2.Area()", "12"),
+            ("call sh2.Describe(\"c\")", "\"c circle\""),
+            // Closures with their context, method values, func variables.
+            ("call adder(5)", "106"),
+            ("call sumFn()", "7"),
+            ("call fnVar(3, 4)", "7"),
+            // Calls nested in expressions.
+            ("call add(add(1, 2), 3) + 1", "7"),
+            ("call p.String()[0]", "40"),
+            ("call -unsafe len(join(words, \",\"))", "5"),
+        ] {
+            expect(&mut s, &tc, cmd, want);
+        }
+        // Multiple results, named; results spilled to the stack.
+        expect(&mut s, &tc, "call divmod(17, 5)", "q = 3\nr = 2");
+        expect(&mut s, &tc, "call bigResult(7)", "a = [3]int [7,14,21]\ns = \"big\"");
+        expect(&mut s, &tc, "call makeBig(5)", "main.Big {A: [5,6,7,8], F: 0.5}\n5");
+        // Error results with their dynamic type.
+        expect(&mut s, &tc, "call mayFail(-3)", "0\nerror(*main.MyErr) *{Code: -3}");
+        expect(&mut s, &tc, "call mayFail(0)", "0\nerror(*errors.errorString) *{s: \"zero\"}");
+        expect(&mut s, &tc, "call mayFail(4)", "40\nerror nil");
+        // Registers and stack exactly as before all those calls.
+        assert_eq!(s.send("regs"), regs_before, "{tc}: registers changed by calls");
+        assert_eq!(s.send("stack"), stack_before, "{tc}: stack changed by calls");
+        // Side effects stay: pointer receivers modify the variable.
+        expect(&mut s, &tc, "call -unsafe p.Scale(2)", "");
+        expect(&mut s, &tc, "print p", "main.Point {X: 6, Y: 8}");
+        expect(&mut s, &tc, "call -unsafe pp.Scale(3)", "");
+        expect(&mut s, &tc, "print pp", "*main.Point {X: 15, Y: 18}");
+        // Stepping still works after calls.
+        let out = s.send("next");
+        let stop = out.lines().next().unwrap_or("");
+        assert!(
+            stop.contains("main.work()") && !stop.contains(&format!("main.go:{}", line("work"))),
+            "{tc}: next after calls: {out}"
+        );
+        continue_to_second_work(&mut s, &tc);
+        expect(&mut s, &tc, "call add(n, 1)", "3");
+    }
+}
+
+#[test]
+fn call_errors() {
+    for tc in go_versions() {
+        let mut s = at_work(&tc, Flavor::Debug);
+        for (cmd, want) in [
+            ("call nosuch(1)", "could not find function main.nosuch"),
+            ("call add(1)", "not enough arguments in call to main.add: have 1, want (int, int)"),
+            ("call add(1, 2, 3)", "too many arguments in call to main.add: have 3, want (int, int)"),
+            ("call add(\"x\", 2)", "cannot use \"x\" (untyped string constant) as int value in argument a"),
+            ("call add(p, 1)", "cannot use main.Point {X: 3, Y: 4} (type main.Point) as type int"),
+            ("call nilFn(1)", "cannot call nilFn: it is a nil func value"),
+            ("call nilSh.Area()", "cannot call nilSh.Area: nilSh is a nil interface"),
+            ("call n(1)", "cannot call non-function n (type int)"),
+            ("call p.Nope()", "has no method Nope"),
+            // Pointers to stack objects are refused: the callee could keep them.
+            ("call refs(&p, m, ch, add, nil, 1)", "cannot use &p as argument p of main.refs: &p points to the goroutine's stack (stack object passed to escaping pointer)"),
+            ("call sumSlice(xs)", "cannot use xs as argument xs of main.sumSlice: xs points to the goroutine's stack"),
+            ("call lookup(m, \"one\")", "cannot use m as argument m of main.lookup: m points to the goroutine's stack"),
+            ("call p.Scale(2)", "cannot use p as the receiver of main.(*Point).Scale: p points to the goroutine's stack"),
+            ("call n + 1", "not a function call"),
+            ("call hugeArg([9000]int{})", "the call's argument frame is 72000 bytes, more than the runtime's limit of 65536 (call frame too large)"),
+            // Variadic or not, from the declaration.
+            ("call -unsafe sum(xs)", "cannot use []int len: 4, cap: 4, [1,2,3,4] (type []int) as type int"),
+            ("call sumSlice(5)", "cannot use 5 (untyped int constant) as []int value in argument xs"),
+            ("call sumSlice(1, 2)", "too many arguments in call to main.sumSlice: have 2, want ([]int)"),
+            ("call add(1, 2...)", "cannot use ... in call to non-variadic main.add"),
+            ("call -unsafe sumSlice(xs...)", "cannot use ... in call to non-variadic main.sumSlice"),
+            // print never runs code.
+            ("print add(1, 2)", "print never runs program code; use `call add(1, 2)`"),
+            ("print p.Sum()", "print never runs program code"),
+        ] {
+            let out = s.send(cmd);
+            assert!(out.contains("Command failed") && out.contains(want), "{tc}: `{cmd}`: expected {want:?} in:\n{out}");
+        }
+        // A parked goroutine (blocked on a channel): arguments come from its
+        // frame, the call runs on a goroutine stopped in user code.
+        let grs = s.send("goroutines");
+        let parked = grs
+            .lines()
+            .find(|l| l.contains("main.parked") && l.contains("chan receive"))
+            .and_then(|l| l.split_whitespace().skip_while(|w| *w != "Goroutine").nth(1))
+            .and_then(|id| id.parse::<u64>().ok())
+            .unwrap_or_else(|| panic!("{tc}: no parked goroutine in:\n{grs}"));
+        s.send(&format!("goroutine {parked}"));
+        let stack = s.send("stack");
+        let frame = stack
+            .lines()
+            .find(|l| l.contains("in main.parked"))
+            .and_then(|l| l.split_whitespace().next())
+            .and_then(|n| n.parse::<usize>().ok())
+            .unwrap_or_else(|| panic!("{tc}: main.parked not in the parked goroutine's stack:\n{stack}"));
+        expect(&mut s, &tc, &format!("frame {frame} call add(local, 1)"), "22");
+        expect(&mut s, &tc, &format!("frame {frame} call sleepy(id)"), "7");
+        // Pointers into the parked goroutine's stack are refused too.
+        expect_contains(
+            &mut s,
+            &tc,
+            &format!("frame {frame} call refs(&local, nil, nil, nil, nil, 1)"),
+            &["cannot use &local as argument p of main.refs: &local points to the goroutine's stack"],
+        );
+        s.send("goroutine 1");
+        expect(&mut s, &tc, "call add(1, 2)", "3");
+        continue_to_second_work(&mut s, &tc);
+    }
+}
+
+#[test]
+fn call_panic_refusal_exit() {
+    for tc in go_versions() {
+        let mut s = at_work(&tc, Flavor::Debug);
+        expect(&mut s, &tc, "call boom(\"bad\")", "panic: bad");
+        expect(&mut s, &tc, "call add(1, 2)", "3");
+        expect(&mut s, &tc, "call boom(\"again\") + 1", "panic: again");
+        // Runtime errors inside the call, shown as the runtime prints them.
+        expect(&mut s, &tc, "call -unsafe index(xs, 10)", "panic: runtime error: index out of range [10] with length 4");
+        expect(&mut s, &tc, "call index([]int{1}, -1)", "panic: runtime error: index out of range [-1]");
+        expect(&mut s, &tc, "call -unsafe refs(nil, m, ch, add, nil, 1)", "panic: runtime error: invalid memory address or nil pointer dereference");
+        continue_to_second_work(&mut s, &tc);
+        // Stopped inside the runtime: refused with advice.
+        s.send("clearall");
+        s.send("break runtime.NumGoroutine");
+        let out = s.send("continue");
+        assert!(out.contains("runtime.NumGoroutine"), "{tc}: {out}");
+        expect_contains(&mut s, &tc, "call main.add(1, 2)", &["call from within the Go runtime", "step out to user code first"]);
+        s.send("stepout");
+        expect(&mut s, &tc, "call add(1, 2)", "3");
+        // The program exits during a call.
+        expect_contains(&mut s, &tc, "call exitNow(3)", &["the program exited during the call (status 3)"]);
+        expect_contains(&mut s, &tc, "print counter", &["has exited"]);
+    }
+}
+
+#[test]
+fn call_from_caller_frame_and_while_others_hit_breakpoints() {
+    for tc in go_versions() {
+        let mut s = at_work(&tc, Flavor::Debug);
+        // Other goroutines run during the call; their breakpoint hits are
+        // stepped over without stopping the call.
+        s.send(&format!("break main.go:{}", line("tick")));
+        expect(&mut s, &tc, "call sleepy(30)", "30");
+        // A call that allocates 64 MiB and runs a garbage collection.
+        expect(&mut s, &tc, "call gcNow(64)", "64");
+        s.send("clear 2");
+        s.send("clear 1");
+        s.send(&format!("break main.go:{}", line("inner")));
+        let out = s.send("continue");
+        assert!(out.contains("main.inner"), "{tc}: {out}");
+        // Arguments evaluated in frame 1 (main.outer's `local`).
+        expect(&mut s, &tc, "frame 1 call add(local, 1000)", "1010");
+        expect(&mut s, &tc, "call add(v, 1)", "11");
+        // A breakpoint inside the called function does not stop the call.
+        expect(&mut s, &tc, "call inner(1)", "2");
+        s.send("clearall");
+        let out = s.send("continue");
+        assert!(out.contains("total 459 37 3 true"), "{tc}: the program's result changed: {out}");
+    }
+}
+
+#[test]
+fn call_optimized() {
+    for tc in go_versions() {
+        let mut s = at_work(&tc, Flavor::Optimized);
+        for (cmd, want) in [
+            ("call add(1, 2)", "3"),
+            ("call greet(\"x\")", "\"hello, x\""),
+            ("call strings.Repeat(\"-\", 4)", "\"----\""),
+            ("call divmod(9, 4)", "q = 2\nr = 1"),
+            ("call boom(\"q\")", "panic: q"),
+            ("call mayFail(0)", "0\nerror(*errors.errorString) *{s: \"zero\"}"),
+            ("call sum(1, 2, 3)", "6"),
+            ("call counterValue()", "1"),
+        ] {
+            expect(&mut s, &tc, cmd, want);
+        }
+        let out = s.send("continue");
+        assert!(out.contains("hits goroutine(1):2"), "{tc}: {out}");
+        expect(&mut s, &tc, "call counterValue()", "2");
+    }
+}
+
+/// PID of the debuggee: the child of the stillgo process.
+fn debuggee_pid(stillgo: u32) -> u32 {
+    let tasks = std::fs::read_dir(format!("/proc/{stillgo}/task")).expect("stillgo tasks");
+    for t in tasks.flatten() {
+        let children = std::fs::read_to_string(t.path().join("children")).unwrap_or_default();
+        if let Some(pid) = children.split_whitespace().next().and_then(|p| p.parse().ok()) {
+            return pid;
+        }
+    }
+    panic!("stillgo {stillgo} has no child process");
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .expect("VmRSS")
+}
+
+#[test]
+fn call_many_times() {
+    for tc in go_versions() {
+        let mut s = at_work(&tc, Flavor::Debug);
+        s.set_timeout(Duration::from_secs(300));
+        let prog = debuggee_pid(s.pid());
+        // Warm up (first calls map code, build indexes).
+        for i in 0..20 {
+            expect(&mut s, &tc, &format!("call add({i}, 1)"), &(i + 1).to_string());
+        }
+        let (dbg0, prog0) = (rss_kib(s.pid()), rss_kib(prog));
+        for i in 0..500 {
+            let out = if i % 2 == 0 {
+                s.send(&format!("call add({i}, n)"))
+            } else {
+                s.send(&format!("call greet(\"n{i}\")"))
+            };
+            let want = if i % 2 == 0 { (i + 1).to_string() } else { format!("\"hello, n{i}\"") };
+            assert_eq!(out.trim_end(), want, "{tc}: call #{i}");
+        }
+        let (dbg1, prog1) = (rss_kib(s.pid()), rss_kib(prog));
+        println!("{tc}: 500 calls: debugger RSS {dbg0} -> {dbg1} KiB, program RSS {prog0} -> {prog1} KiB");
+        assert!(dbg1 < dbg0 + 20 * 1024, "{tc}: debugger RSS grew from {dbg0} to {dbg1} KiB over 500 calls");
+        assert!(prog1 < prog0 + 20 * 1024, "{tc}: program RSS grew from {prog0} to {prog1} KiB over 500 calls");
+        // Latency of a trivial call, measured through the CLI round trip.
+        let mut times = Vec::new();
+        for _ in 0..50 {
+            let t = Instant::now();
+            let out = s.send("call add(1, 2)");
+            times.push(t.elapsed());
+            assert_eq!(out.trim_end(), "3", "{tc}");
+        }
+        times.sort();
+        println!("{tc}: median call latency over 50 calls: {:?} (min {:?}, max {:?})", times[25], times[0], times[49]);
+        continue_to_second_work(&mut s, &tc);
+    }
+}
+
+/// Memory that holds nothing: laying out a frame reads only types.
+struct NoMemory;
+
+impl stillgo_proc::Memory for NoMemory {
+    fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), stillgo_proc::MemoryError> {
+        Err(stillgo_proc::MemoryError { addr, len: buf.len(), reason: "no process".into() })
+    }
+}
+
+/// The ABI layout (argument registers, stack slots, spill area) agrees with
+/// the compiler's: for every function with debug information in the main
+/// package and in strings, strconv and fmt, the frame size computed from the
+/// DWARF parameter types equals the argument size the compiler recorded in
+/// the pclntab (`_func.args`, the ABIInternal argument frame including the
+/// spill area).
+#[test]
+fn abi_layout_matches_compiler() {
+    use stillgo_dwarf::VarKind;
+    for tc in go_versions() {
+        for flavor in [Flavor::Debug, Flavor::Optimized] {
+            let bin = build(PROG, &tc, flavor);
+            let program = stillgo_session::Program::open(&bin).expect("open");
+            let dwarf = program.dwarf().expect("dwarf").clone();
+            let pcln = program.bin.pclntab();
+            let reader = stillgo_runtime::Reader::new(&NoMemory, &dwarf, pcln);
+            let mut checked = 0;
+            let mut mismatches = Vec::new();
+            for f in pcln.funcs() {
+                let name = f.name.to_string();
+                // Generic shape instances take a hidden dictionary argument
+                // that DWARF does not list (not callable yet, see the
+                // report); assembly functions have no DWARF parameters.
+                if f.args < 0 || f.is_asm() || name.contains("go.shape") {
+                    continue;
+                }
+                // Functions also called from assembly have an ABI0 wrapper
+                // (`F.abi0`) and record the ABI0 frame size instead.
+                if program.bin.symbol(&format!("{name}.abi0")).is_some() {
+                    continue;
+                }
+                let Some(info) = dwarf.function_by_name(&name) else { continue };
+                if info.low_pc != f.entry {
+                    continue;
+                }
+                let vars = dwarf.variables(info.low_pc, 0);
+                let ty = |k: VarKind| -> Vec<_> {
+                    vars.iter().filter(|v| v.kind == k).filter_map(|v| dwarf.type_(v.ty).ok()).collect()
+                };
+                let (args, results) = (ty(VarKind::Arg), ty(VarKind::ReturnValue));
+                let n = vars.iter().filter(|v| v.kind != VarKind::Local).count();
+                if args.len() + results.len() != n {
+                    continue;
+                }
+                let layout = stillgo_eval::call::layout(&reader, &args, &results).expect("layout");
+                checked += 1;
+                if layout.size != f.args as u64 {
+                    mismatches.push(format!("{name}: ours {} compiler {}", layout.size, f.args));
+                }
+            }
+            println!("{tc} {flavor:?}: ABI layout of {checked} functions checked");
+            assert!(checked > 100, "{tc} {flavor:?}: only {checked} functions checked");
+            assert!(mismatches.is_empty(), "{tc} {flavor:?}: {} of {checked} differ:\n{}", mismatches.len(), mismatches.join("\n"));
+        }
+    }
+}
