@@ -150,6 +150,7 @@ impl Session {
         let (proc, pipes) = Process::launch(&opts)?;
         let mut s = Session::new(program, proc, Origin::Launched(opts));
         s.last_stop = Some(Stop::Entry);
+        s.select_default_after_stop(None);
         Ok((s, pipes))
     }
 
@@ -558,10 +559,18 @@ impl Session {
 
     /// Evaluates an expression in the selected frame. Never runs program code.
     pub fn eval(&mut self, expr: &str) -> Result<stillgo_eval::Val> {
-        let (frame, vars) = self.frame_vars()?;
+        // Package variables and constants need no frame: before the runtime
+        // starts (or in a frame without debug information) evaluate without
+        // locals rather than refuse.
+        let (function, vars) = match self.frame_vars() {
+            Ok((frame, vars)) => (frame.function, vars),
+            Err(SessionError::Exited(c)) => return Err(SessionError::Exited(c)),
+            Err(SessionError::NotRunning) if self.proc.is_none() => return Err(SessionError::NotRunning),
+            Err(_) => (None, Vec::new()),
+        };
         let dwarf = self.program.dwarf()?.clone();
         let reader = Reader::new(self.proc()?, &dwarf, self.program.bin.pclntab());
-        let scope = stillgo_eval::Scope::new(&reader, &vars, frame.function.as_deref());
+        let scope = stillgo_eval::Scope::new(&reader, &vars, function.as_deref());
         Ok(stillgo_eval::eval_str(expr, &scope)?)
     }
 

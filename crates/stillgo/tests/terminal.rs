@@ -180,3 +180,37 @@ fn debuggee_killed_during_next() {
         no_panic(&tc.to_string(), s.transcript());
     }
 }
+
+/// In a terminal the REPL has line editing and history: Up recalls the
+/// previous command, and an empty line repeats it (as in Delve).
+#[test]
+fn interactive_repl_has_history() {
+    use std::process::Stdio;
+    let tc = go_versions().into_iter().next().expect("a Go version");
+    let bin = build("hello", &tc, Flavor::Debug);
+    let cmd = format!("{} exec {}", env!("CARGO_BIN_EXE_stillgo"), bin.display());
+    // `script` gives the debugger a pseudo-terminal.
+    let mut child = Command::new("script")
+        .args(["-qfec", &cmd, "/dev/null"])
+        .env("TERM", "xterm")
+        .env("HOME", std::env::temp_dir())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("script(1) from util-linux");
+    let mut stdin = child.stdin.take().expect("stdin");
+    for input in ["print 6*7\r", "\x1b[A\r", "\r", "exit\r"] {
+        std::thread::sleep(Duration::from_millis(700));
+        stdin.write_all(input.as_bytes()).expect("write to pty");
+        stdin.flush().expect("flush");
+    }
+    drop(stdin);
+    let out = child.wait_with_output().expect("script output");
+    let text = String::from_utf8_lossy(&out.stdout);
+    // The answer appears once per run of the command: typed, recalled with
+    // Up, repeated by an empty line.
+    let answers = text.lines().filter(|l| l.trim() == "42").count();
+    assert_eq!(answers, 3, "{text}");
+    no_panic("pty", &text);
+}
