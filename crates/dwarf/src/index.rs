@@ -58,6 +58,12 @@ pub struct DebugInfo {
     /// Sorted, non-overlapping `(begin, end, cu)` address ranges.
     pub(crate) ranges: Vec<(u64, u64, usize)>,
     pub(crate) names: OnceLock<NameIndex>,
+    /// Names of the `runtime` compile unit alone. The Go linker emits every
+    /// type DIE of the program into the runtime CU
+    /// (cmd/link/internal/ld/dwarf.go: `movetomodule(ctxt, &dwtypes)` appends
+    /// them to `ctxt.runtimeCU`), so types and the runtime's own globals and
+    /// constants are found without scanning the whole `.debug_info`.
+    pub(crate) runtime_names: OnceLock<Option<NameIndex>>,
     /// Source file path -> CUs whose line table mentions it.
     pub(crate) file_index: OnceLock<HashMap<Arc<str>, Vec<usize>>>,
     /// Inlined function name -> entry pcs of its inlined copies.
@@ -156,6 +162,7 @@ impl DebugInfo {
             cus,
             ranges,
             names: OnceLock::new(),
+            runtime_names: OnceLock::new(),
             file_index: OnceLock::new(),
             inlined: OnceLock::new(),
             type_cache: RwLock::new(HashMap::new()),
@@ -261,15 +268,7 @@ impl DebugInfo {
                 .collect();
             let mut all = NameIndex::default();
             for p in parts {
-                for (k, (off, def)) in p.types {
-                    match all.types.get(&k) {
-                        Some(&(_, true)) => {}
-                        Some(&(_, false)) if !def => {}
-                        _ => {
-                            all.types.insert(k, (off, def));
-                        }
-                    }
-                }
+                merge_types(&mut all.types, p.types);
                 all.runtime_types.extend(p.runtime_types);
                 for g in p.globals {
                     all.global_by_name.entry(g.name.clone()).or_insert(all.globals.len());
@@ -368,18 +367,57 @@ impl DebugInfo {
         }
     }
 
-    /// Looks up a type by its Go name (`runtime.g`, `*main.T`, `[]int`).
-    pub fn type_by_name(&self, name: &str) -> Option<TypeId> {
-        self.names().types.get(name).map(|&(o, _)| TypeId(o))
+    /// The runtime CU's names (None when the binary has no `runtime` CU).
+    fn runtime_names(&self) -> Option<&NameIndex> {
+        self.runtime_names
+            .get_or_init(|| {
+                // The linker may emit several CUs named `runtime` (one per
+                // group of its object files); the types go to one of them.
+                let cus: Vec<usize> = (0..self.cus.len()).filter(|&i| &*self.cus[i].name == "runtime").collect();
+                if cus.is_empty() {
+                    return None;
+                }
+                let parts: Vec<NameIndex> = cus.into_par_iter().filter_map(|i| self.scan_names(i).ok()).collect();
+                let mut n = NameIndex::default();
+                for p in parts {
+                    merge_types(&mut n.types, p.types);
+                    n.runtime_types.extend(p.runtime_types);
+                    n.globals.extend(p.globals);
+                    n.constants.extend(p.constants);
+                }
+                for (k, g) in n.globals.iter().enumerate() {
+                    n.global_by_name.entry(g.name.clone()).or_insert(k);
+                }
+                Some(n)
+            })
+            .as_ref()
     }
 
-    /// Maps a runtime type descriptor address (`*_type`) to its DWARF type.
+    /// Looks up a type by its Go name (`runtime.g`, `*main.T`, `[]int`).
+    pub fn type_by_name(&self, name: &str) -> Option<TypeId> {
+        match self.runtime_names() {
+            // Every type is in the runtime CU: a miss there is final.
+            Some(rt) => rt.types.get(name).map(|&(o, _)| TypeId(o)),
+            None => self.names().types.get(name).map(|&(o, _)| TypeId(o)),
+        }
+    }
+
+    /// Maps a runtime type descriptor (as `DW_AT_go_runtime_type` records it)
+    /// to its DWARF type.
     pub fn type_by_runtime_type(&self, rtype_addr: u64) -> Option<TypeId> {
-        self.names().runtime_types.get(&rtype_addr).map(|&o| TypeId(o))
+        match self.runtime_names() {
+            Some(rt) => rt.runtime_types.get(&rtype_addr).map(|&o| TypeId(o)),
+            None => self.names().runtime_types.get(&rtype_addr).map(|&o| TypeId(o)),
+        }
     }
 
     /// A package-level variable by its qualified name (`main.counter`).
     pub fn global(&self, name: &str) -> Option<Global> {
+        if name.starts_with("runtime.") {
+            if let Some(rt) = self.runtime_names() {
+                return rt.global_by_name.get(name).and_then(|&i| rt.globals.get(i)).cloned();
+            }
+        }
         let n = self.names();
         n.global_by_name.get(name).and_then(|&i| n.globals.get(i)).cloned()
     }
@@ -400,6 +438,11 @@ impl DebugInfo {
 
     /// Value of a `DW_TAG_constant` (`runtime._Grunning`, ...).
     pub fn constant(&self, name: &str) -> Option<i64> {
+        if name.starts_with("runtime.") {
+            if let Some(rt) = self.runtime_names() {
+                return rt.constants.get(name).copied();
+            }
+        }
         self.names().constants.get(name).copied()
     }
 
@@ -410,5 +453,19 @@ impl DebugInfo {
 
     pub(crate) fn die_ref(&self, cu: usize, o: gimli::UnitOffset) -> DieRef {
         DieRef(self.global_offset(cu, o))
+    }
+}
+
+/// Merges per-CU type names: a definition (`DW_AT_go_kind`, or any tag but a
+/// typedef) wins over the same-named indirection typedef the linker emits.
+fn merge_types(into: &mut HashMap<String, (u64, bool)>, from: HashMap<String, (u64, bool)>) {
+    for (k, (off, def)) in from {
+        match into.get(&k) {
+            Some(&(_, true)) => {}
+            Some(&(_, false)) if !def => {}
+            _ => {
+                into.insert(k, (off, def));
+            }
+        }
     }
 }

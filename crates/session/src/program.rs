@@ -28,7 +28,10 @@ impl Program {
             stillgo_runtime::versions::check_supported(v)?;
         }
         let dwarf = if bin.has_dwarf() {
-            let sections = DwarfSections::from_fn(|name| bin.section(name).map(|d| Arc::from(d.as_ref())));
+            // .debug_frame is not needed: Go frames unwind from pclntab.
+            let sections = DwarfSections::from_fn(|name| {
+                (name != ".debug_frame").then(|| bin.section(name)).flatten().map(|d| Arc::from(d.as_ref()))
+            });
             Some(Arc::new(DebugInfo::new(sections)?))
         } else {
             None
