@@ -629,8 +629,11 @@ fn pos(file: &Option<std::sync::Arc<str>>, line: u32) -> String {
 
 /// Paths under the current directory are shown relative (`./main.go`), as Delve does.
 fn short_path(f: &str) -> String {
-    if let Ok(cwd) = std::env::current_dir() {
-        if let Ok(rel) = std::path::Path::new(f).strip_prefix(&cwd) {
+    // The debugger never changes its directory: ask the OS once, not once
+    // per printed location (100,000 goroutines print 100,000 of them).
+    static CWD: std::sync::OnceLock<Option<std::path::PathBuf>> = std::sync::OnceLock::new();
+    if let Some(cwd) = CWD.get_or_init(|| std::env::current_dir().ok()) {
+        if let Ok(rel) = std::path::Path::new(f).strip_prefix(cwd) {
             return format!("./{}", rel.display());
         }
     }
