@@ -1,0 +1,3 @@
+module stillgo.bench/workloads
+
+go 1.22
