@@ -68,6 +68,8 @@ pub struct DebugInfo {
     pub(crate) file_index: OnceLock<HashMap<Arc<str>, Vec<usize>>>,
     /// Inlined function name -> entry pcs of its inlined copies.
     pub(crate) inlined: OnceLock<HashMap<Arc<str>, Vec<u64>>>,
+    /// The same for package main's functions, from main's CUs alone.
+    pub(crate) inlined_main: OnceLock<HashMap<Arc<str>, Vec<u64>>>,
     pub(crate) type_cache: RwLock<HashMap<TypeId, Arc<Type>>>,
 }
 
@@ -165,6 +167,7 @@ impl DebugInfo {
             runtime_names: OnceLock::new(),
             file_index: OnceLock::new(),
             inlined: OnceLock::new(),
+            inlined_main: OnceLock::new(),
             type_cache: RwLock::new(HashMap::new()),
         })
     }
