@@ -165,6 +165,11 @@ pub struct Process {
     /// between milliseconds and seconds. Cleared whenever the program may
     /// have run or memory was written.
     page_cache: RefCell<HashMap<u64, Option<Box<[u8]>>>>,
+    /// General registers read during the current stop: a breakpoint hit asks
+    /// for the hitting thread's registers several times (goroutine, frame,
+    /// condition), and each PTRACE_GETREGS is a system call. Cleared by
+    /// everything that runs threads or changes registers behind `regs`.
+    reg_cache: RefCell<HashMap<Tid, Registers>>,
     /// ptrace is per tracer thread: keep the value on the thread that made it.
     _not_send: PhantomData<*const ()>,
 }
@@ -204,6 +209,7 @@ impl Process {
             deferred: None,
             deliver: None,
             page_cache: RefCell::new(HashMap::new()),
+            reg_cache: RefCell::new(HashMap::new()),
             _not_send: PhantomData,
         })
     }
@@ -366,11 +372,17 @@ impl Process {
 
     pub fn regs(&self, tid: Tid) -> Result<Registers, ProcError> {
         self.stopped_thread(tid)?;
-        sys::get_regs(tid).map(Registers).map_err(ProcError::sys("PTRACE_GETREGS", tid))
+        if let Some(r) = self.reg_cache.borrow().get(&tid) {
+            return Ok(r.clone());
+        }
+        let r = sys::get_regs(tid).map(Registers).map_err(ProcError::sys("PTRACE_GETREGS", tid))?;
+        self.reg_cache.borrow_mut().insert(tid, r.clone());
+        Ok(r)
     }
 
     pub fn set_regs(&mut self, tid: Tid, regs: &Registers) -> Result<(), ProcError> {
         self.stopped_thread(tid)?;
+        self.reg_cache.get_mut().remove(&tid);
         sys::set_regs(tid, &regs.0).map_err(ProcError::sys("PTRACE_SETREGS", tid))
     }
 
@@ -449,6 +461,7 @@ impl Process {
     /// over it (alone, with the `int3` lifted). If a thread in the set has a
     /// pending event, nothing runs and the next `wait` reports it.
     pub fn resume(&mut self, mode: ResumeMode) -> Result<(), ProcError> {
+        self.reg_cache.get_mut().clear();
         self.page_cache.get_mut().clear();
         self.ensure_alive()?;
         let set: Vec<Tid> = match mode {
@@ -536,6 +549,15 @@ impl Process {
     /// Blocks until a thread stops for a debugger-relevant reason, then
     /// stops all other threads and returns the event.
     pub fn wait(&mut self) -> Result<StopEvent, ProcError> {
+        // Stopping threads rewinds PCs and may run nothing else through
+        // `set_regs`: forget cached registers on the way in and out.
+        self.reg_cache.get_mut().clear();
+        let ev = self.wait_inner();
+        self.reg_cache.get_mut().clear();
+        ev
+    }
+
+    fn wait_inner(&mut self) -> Result<StopEvent, ProcError> {
         self.ensure_alive()?;
         if let Some(set) = self.deliver.take() {
             if let Some(ev) = self.deferred.take() {
@@ -669,6 +691,7 @@ impl Process {
     /// Executes one instruction on `tid`; the other threads stay stopped.
     /// A breakpoint at the PC is stepped over transparently.
     pub fn single_step(&mut self, tid: Tid) -> Result<StopEvent, ProcError> {
+        self.reg_cache.get_mut().clear();
         self.page_cache.get_mut().clear();
         self.stopped_thread(tid)?;
         let ev = self.step_thread(tid)?;
