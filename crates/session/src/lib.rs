@@ -9,6 +9,8 @@ pub mod program;
 pub mod source;
 mod stepping;
 mod call;
+mod freeze;
+pub use freeze::FreezeReport;
 pub use call::{CallOptions, CallOutcome, CallValue};
 
 use std::collections::HashMap;
@@ -554,6 +556,10 @@ impl Session {
         // that line declares is not assigned yet either.
         let visible_to = if idx == 0 { frame.line } else { frame.line.saturating_sub(1) };
         vars.retain(|v| v.var.kind != stillgo_dwarf::VarKind::Local || v.var.decl_line == 0 || v.var.decl_line <= visible_to);
+        // Locals named `~...` are compiler temporaries (pieces of inlined
+        // calls' results such as `~r0.ptr` in optimized code), not variables
+        // of the program: results (`~r0` parameters) stay.
+        vars.retain(|v| v.var.kind != stillgo_dwarf::VarKind::Local || !v.var.name.starts_with('~'));
         Ok((frame, vars))
     }
 
