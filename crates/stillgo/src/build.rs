@@ -7,20 +7,37 @@ use std::process::Command;
 
 pub struct Built {
     pub binary: PathBuf,
-    dir: PathBuf,
+    /// What to remove at the end: our temporary directory, or only the
+    /// binary when the caller chose where it goes.
+    cleanup: PathBuf,
 }
 
 impl Drop for Built {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
+        if self.cleanup.is_dir() {
+            let _ = std::fs::remove_dir_all(&self.cleanup);
+        } else {
+            let _ = std::fs::remove_file(&self.cleanup);
+        }
     }
 }
 
 pub fn build(package: Option<&str>, extra_flags: Option<&str>, test: bool) -> Result<Built, String> {
-    let dir = std::env::temp_dir().join(format!("stillgo-build-{}-{}", std::process::id(), nanos()));
-    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    let binary = dir.join(if test { "debug.test" } else { "__debug_bin" });
-    let built = Built { binary: binary.clone(), dir };
+    build_to(package, extra_flags, test, None)
+}
+
+/// Like [`build`], writing the binary to `output` when given (the DAP
+/// launch argument of the same name; removed at the end, as Delve does).
+pub fn build_to(package: Option<&str>, extra_flags: Option<&str>, test: bool, output: Option<PathBuf>) -> Result<Built, String> {
+    let built = match output {
+        Some(binary) => Built { cleanup: binary.clone(), binary },
+        None => {
+            let dir = std::env::temp_dir().join(format!("stillgo-build-{}-{}", std::process::id(), nanos()));
+            std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+            Built { binary: dir.join(if test { "debug.test" } else { "__debug_bin" }), cleanup: dir }
+        }
+    };
+    let binary = built.binary.clone();
     let mut cmd = Command::new(std::env::var_os("STILLGO_GO").unwrap_or_else(|| "go".into()));
     if test {
         cmd.args(["test", "-c"]);
