@@ -373,10 +373,10 @@ impl Process {
     pub fn regs(&self, tid: Tid) -> Result<Registers, ProcError> {
         self.stopped_thread(tid)?;
         if let Some(r) = self.reg_cache.borrow().get(&tid) {
-            return Ok(r.clone());
+            return Ok(*r);
         }
         let r = sys::get_regs(tid).map(Registers).map_err(ProcError::sys("PTRACE_GETREGS", tid))?;
-        self.reg_cache.borrow_mut().insert(tid, r.clone());
+        self.reg_cache.borrow_mut().insert(tid, r);
         Ok(r)
     }
 

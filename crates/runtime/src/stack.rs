@@ -84,7 +84,7 @@ fn pc_info(pcln: &Pclntab, pc: u64) -> Option<PcInfo> {
     let func = pcln.func_for_pc(pc)?;
     let delta = pcln.sp_delta(&func, pc).unwrap_or(0).max(0) as u64;
     let (mut file, mut line) = match pcln.line_for_pc(pc) {
-        Some((f, l)) => (Some(Arc::<str>::from(f.as_ref())), l),
+        Some((f, l)) => (Some(Arc::<str>::from(f)), l),
         None => (None, 0),
     };
     let mut logical = Vec::new();
@@ -94,7 +94,7 @@ fn pc_info(pcln: &Pclntab, pc: u64) -> Option<PcInfo> {
         // of the inlined call's parent pc.
         match pcln.line_for_pc(call.parent_pc) {
             Some((f, l)) => {
-                file = Some(Arc::from(f.as_ref()));
+                file = Some(Arc::from(f));
                 line = l;
             }
             None => line = call.call_line,

@@ -48,7 +48,7 @@ impl HitCondition {
             HitOp::Ge => hits >= self.n,
             HitOp::Lt => hits < self.n,
             HitOp::Le => hits <= self.n,
-            HitOp::Mod => self.n != 0 && hits % self.n == 0,
+            HitOp::Mod => self.n != 0 && hits.is_multiple_of(self.n),
         }
     }
 }

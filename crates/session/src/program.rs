@@ -60,7 +60,7 @@ impl Program {
                 return Some((li.file, li.line));
             }
         }
-        self.bin.pclntab().line_for_pc(pc).map(|(f, l)| (Arc::from(f.as_ref()), l))
+        self.bin.pclntab().line_for_pc(pc).map(|(f, l)| (Arc::from(f), l))
     }
 
     pub fn func_name(&self, pc: u64) -> Option<String> {

@@ -1,5 +1,5 @@
 //! Source listing around a location, Delve style:
-//! `=>  12:	fmt.Println(x)`.
+//! `=>  12:` followed by a tab and the source line.
 
 use std::collections::HashMap;
 use std::fmt::Write;
@@ -7,8 +7,10 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 /// Reads source files once per session (files do not change under a debugger
 /// often enough to matter, and listings after every step must be cheap).
-fn cache() -> &'static Mutex<HashMap<String, Option<Arc<Vec<String>>>>> {
-    static C: OnceLock<Mutex<HashMap<String, Option<Arc<Vec<String>>>>>> = OnceLock::new();
+type SourceCache = Mutex<HashMap<String, Option<Arc<Vec<String>>>>>;
+
+fn cache() -> &'static SourceCache {
+    static C: OnceLock<SourceCache> = OnceLock::new();
     C.get_or_init(Default::default)
 }
 

@@ -55,6 +55,8 @@ struct Plan {
 }
 
 impl Session {
+    /// Delve's `next`: the name users know, not an iterator.
+    #[allow(clippy::should_implement_trait)]
     pub fn next(&mut self) -> Result<Stop> {
         self.step_with(Kind::Over)
     }
