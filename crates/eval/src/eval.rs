@@ -222,6 +222,9 @@ impl Ev<'_, '_> {
             if let Some(v) = self.global(&format!("{pkg}.{name}")) {
                 return Ok(Val::Value(v));
             }
+            if let Some(c) = self.r().dwarf.constant(&format!("{pkg}.{name}")) {
+                return Ok(Val::Const(Const::Int(c as i128)));
+            }
         }
         Err(EvalError::UnknownName(name.to_string()))
     }
@@ -273,6 +276,11 @@ impl Ev<'_, '_> {
                 let full = format!("{}.{}", id.name, sel);
                 if let Some(v) = self.global(&full) {
                     return Ok(Val::Value(v));
+                }
+                // Package-level integer constants (the compiler emits them as
+                // DW_TAG_constant): `main.Friday`, `time.Second`.
+                if let Some(c) = self.r().dwarf.constant(&full) {
+                    return Ok(Val::Const(Const::Int(c as i128)));
                 }
             }
         }

@@ -75,6 +75,11 @@ fn set_display_and_package_vars() {
         let out = s.send("next");
         assert!(!out.contains("vInt + 1 ="), "{tc}: {out}");
 
+        // Package-level constants, qualified or not, in expressions.
+        assert_eq!(s.send("print main.Friday").trim(), "5", "{tc}");
+        assert_eq!(s.send("print vDay == Friday").trim(), "true", "{tc}");
+        assert_eq!(s.send("print time.Second / 1000").trim(), "1000000", "{tc}");
+
         // vars: package variables, filtered.
         let out = s.send("vars main.gInt");
         assert!(out.contains("main.gInt = -42"), "{tc}: {out}");
