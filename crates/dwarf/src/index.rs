@@ -64,6 +64,9 @@ pub struct DebugInfo {
     /// them to `ctxt.runtimeCU`), so types and the runtime's own globals and
     /// constants are found without scanning the whole `.debug_info`.
     pub(crate) runtime_names: OnceLock<Option<NameIndex>>,
+    /// Per package: (type name, value) -> name of the constant, for printing
+    /// enum-like values as their constant (`main.Friday (5)`).
+    pub(crate) consts_by_pkg: RwLock<HashMap<String, Arc<HashMap<(Arc<str>, i64), Arc<str>>>>>,
     /// Source file path -> CUs whose line table mentions it.
     pub(crate) file_index: OnceLock<HashMap<Arc<str>, Vec<usize>>>,
     /// Inlined function name -> entry pcs of its inlined copies.
@@ -165,6 +168,7 @@ impl DebugInfo {
             ranges,
             names: OnceLock::new(),
             runtime_names: OnceLock::new(),
+            consts_by_pkg: RwLock::new(HashMap::new()),
             file_index: OnceLock::new(),
             inlined: OnceLock::new(),
             inlined_main: OnceLock::new(),
@@ -437,6 +441,45 @@ impl DebugInfo {
             .collect();
         v.sort_by(|a, b| a.name.cmp(&b.name));
         v
+    }
+
+    /// The package-level constant of type `type_name` (a Go type name such
+    /// as `main.Weekday`) whose value is `value`, if any. Only the compile
+    /// units of the type's package are read (once per package).
+    pub fn constant_for(&self, type_name: &str, value: i64) -> Option<Arc<str>> {
+        let base = type_name.split('[').next().unwrap_or(type_name);
+        let slash = base.rfind('/').map_or(0, |i| i + 1);
+        let pkg = &base[..slash + base[slash..].find('.')?];
+        if let Some(m) = self.consts_by_pkg.read().ok()?.get(pkg) {
+            return m.get(&(Arc::from(type_name), value)).cloned();
+        }
+        let mut m = HashMap::new();
+        for cu in (0..self.cus.len()).filter(|&i| &*self.cus[i].name == pkg) {
+            let mut cursor = self.cus[cu].unit.entries();
+            while let Ok(Some(e)) = cursor.next_dfs() {
+                if e.depth() != 1 || e.tag() != gimli::DW_TAG_constant {
+                    continue;
+                }
+                let (Some(name), Some(ty)) = (self.attr_str(cu, e, gimli::DW_AT_name), self.attr_ref(cu, e, gimli::DW_AT_type)) else {
+                    continue;
+                };
+                let Some(v) = e.attr_value(gimli::DW_AT_const_value).and_then(|v| match v {
+                    AttributeValue::Sdata(v) => Some(v),
+                    other => other.udata_value().map(|u| u as i64),
+                }) else {
+                    continue;
+                };
+                if let Ok(t) = self.type_(TypeId(ty)) {
+                    m.entry((Arc::<str>::from(t.name.as_str()), v)).or_insert_with(|| Arc::<str>::from(name));
+                }
+            }
+        }
+        let m = Arc::new(m);
+        let found = m.get(&(Arc::from(type_name), value)).cloned();
+        if let Ok(mut w) = self.consts_by_pkg.write() {
+            w.insert(pkg.to_string(), m);
+        }
+        found
     }
 
     /// Value of a `DW_TAG_constant` (`runtime._Grunning`, ...).

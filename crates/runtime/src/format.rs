@@ -70,10 +70,18 @@ impl Reader<'_> {
                 } else {
                     let _ = write!(out, "{n}");
                 }
-                // Named integer types (enums) keep their type visible at top level.
+                // Named integer types (enums) keep their type visible at top
+                // level, as their constant's name when one has this value.
                 if top && is_named_user_type(named) {
                     let s = std::mem::take(out);
-                    let _ = write!(out, "{named}({s})");
+                    match i64::try_from(n).ok().and_then(|v| self.dwarf.constant_for(named, v)) {
+                        Some(c) => {
+                            let _ = write!(out, "{c} ({s})");
+                        }
+                        None => {
+                            let _ = write!(out, "{named}({s})");
+                        }
+                    }
                 }
             }
             TypeKind::Float => {

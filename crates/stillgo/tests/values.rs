@@ -289,7 +289,7 @@ fn funcs_unsafe_generics_named() {
         expect(s, tc, "print vTemp", "main.Celsius(-40)");
         expect(s, tc, "whatis vTemp", "main.Celsius");
         expect(s, tc, "print gTemp", "main.Celsius(36.6)");
-        expect(s, tc, "print vDay", "main.Weekday(5)");
+        expect(s, tc, "print vDay", "main.Friday (5)");
         expect(s, tc, "print vDays", "[]main.Weekday len: 2, cap: 2, [1,0]");
         expect(s, tc, "print int(vDay) + 1", "6");
     });
