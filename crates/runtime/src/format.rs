@@ -70,27 +70,19 @@ impl Reader<'_> {
                 } else {
                     let _ = write!(out, "{n}");
                 }
-                // Named integer types (enums) keep their type visible at top
-                // level, as their constant's name when one has this value.
+                // Enum-like named integers show their constant at top level,
+                // as Delve does: `Friday (5)`.
                 if top && is_named_user_type(named) {
-                    let s = std::mem::take(out);
-                    match i64::try_from(n).ok().and_then(|v| self.dwarf.constant_for(named, v)) {
-                        Some(c) => {
-                            let _ = write!(out, "{c} ({s})");
-                        }
-                        None => {
-                            let _ = write!(out, "{named}({s})");
-                        }
+                    if let Some(c) = i64::try_from(n).ok().and_then(|v| self.dwarf.constant_for(named, v)) {
+                        let short = c.rsplit('.').next().unwrap_or(&c);
+                        let s = std::mem::take(out);
+                        let _ = write!(out, "{short} ({s})");
                     }
                 }
             }
             TypeKind::Float => {
                 let f = self.as_f64(v)?;
                 out.push_str(&format_float(f, t.size));
-                if top && is_named_user_type(named) {
-                    let s = std::mem::take(out);
-                    let _ = write!(out, "{named}({s})");
-                }
             }
             TypeKind::Complex => {
                 let b = self.read_bytes(v)?;
@@ -129,11 +121,17 @@ impl Reader<'_> {
                     let _ = write!(out, "{named}({p:#x}) (cycle)");
                     return Ok(());
                 }
-                if depth >= lim.max_depth {
+                let Some(target) = self.deref(v)? else { return Ok(()) };
+                // Like Delve, only pointers to composite values are followed
+                // when printing; a pointer to a scalar shows its address.
+                let composite = matches!(
+                    self.underlying(&target.ty)?.kind,
+                    TypeKind::Struct { .. } | TypeKind::Array { .. } | TypeKind::Slice { .. } | TypeKind::Map { .. } | TypeKind::Chan { .. } | TypeKind::Interface { .. }
+                );
+                if depth >= lim.max_depth || !composite {
                     let _ = write!(out, "({named})({p:#x})");
                     return Ok(());
                 }
-                let Some(target) = self.deref(v)? else { return Ok(()) };
                 out.push('*');
                 path.push(p);
                 self.fmt_value(out, &target, lim, depth + 1, top, path);
