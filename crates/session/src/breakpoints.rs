@@ -71,6 +71,9 @@ impl std::fmt::Display for HitCondition {
 #[derive(Debug, Clone)]
 pub struct Breakpoint {
     pub id: u32,
+    /// Breakpoints the debugger sets itself have a name instead of a number
+    /// for the user (`unrecovered-panic`, `runtime-fatal-throw`, as in Delve).
+    pub name: Option<String>,
     /// What the user typed.
     pub spec: String,
     pub addrs: Vec<u64>,
@@ -98,6 +101,7 @@ impl Table {
         self.next_id += 1;
         let bp = Breakpoint {
             id: self.next_id,
+            name: None,
             spec,
             addrs: r.addrs,
             file: r.file,
@@ -112,6 +116,20 @@ impl Table {
         bp
     }
 
+    /// Adds a named breakpoint; its id counts down from `u32::MAX` so user
+    /// breakpoints keep the numbers 1, 2, 3...
+    pub fn add_named(&mut self, name: &str, r: Resolved) -> Breakpoint {
+        let named = self.bps.iter().filter(|b| b.name.is_some()).count() as u32;
+        let mut bp = self.add(name.to_string(), r, None);
+        self.next_id -= 1;
+        bp.id = u32::MAX - named;
+        bp.name = Some(name.to_string());
+        if let Some(last) = self.bps.last_mut() {
+            *last = bp.clone();
+        }
+        bp
+    }
+
     pub fn list(&self) -> Vec<Breakpoint> {
         self.bps.clone()
     }
@@ -121,8 +139,11 @@ impl Table {
         Some(self.bps.remove(i))
     }
 
+    /// Removes every user breakpoint (named ones stay, as in Delve).
     pub fn remove_all(&mut self) -> Vec<Breakpoint> {
-        std::mem::take(&mut self.bps)
+        let (named, user): (Vec<_>, Vec<_>) = std::mem::take(&mut self.bps).into_iter().partition(|b| b.name.is_some());
+        self.bps = named;
+        user
     }
 
     pub fn uses(&self, addr: u64) -> bool {

@@ -621,6 +621,16 @@ impl Session {
         Ok((bp, moved))
     }
 
+    /// Sets a breakpoint the debugger itself owns, known by `name`.
+    pub fn set_named_breakpoint(&mut self, name: &str, spec: &str) -> Result<Breakpoint> {
+        let r = locspec::resolve(&self.program, &LocSpec::parse(spec)?, None)?;
+        let proc = self.proc_mut()?;
+        for a in &r.addrs {
+            proc.set_breakpoint(*a)?;
+        }
+        Ok(self.bps.add_named(name, r))
+    }
+
     pub fn breakpoints(&self) -> Vec<Breakpoint> {
         self.bps.list()
     }
