@@ -395,3 +395,122 @@ pub const BOUNDS_NEG_ERROR_FMTS: [&str; 8] = [
 /// `debugCall65536` functions (pclntab names without package prefix).
 pub const DEBUG_CALL_PANICKED: &str = "runtime.debugCallPanicked";
 pub const DEBUG_CALL_FRAME_FN_PREFIX: &str = "debugCall";
+
+// ---------------------------------------------------------------------------
+// Frozen world (issue 4): scheduler facts the freezer relies on.
+//
+// Checked in the runtime sources of Go 1.22.10, 1.23.9, 1.24.11, 1.25.5,
+// 1.26.6 and 1.27.3 (runtime/proc.go, runtime2.go, traceback.go, lock_*.go):
+// * `schedule()` moves a goroutine for which `schedEnabled(gp)` is false to
+//   `sched.disable.runnable` when `sched.disable.user` is set; `exitsyscall`
+//   calls `Gosched()` for such a goroutine, `exitsyscall0` (1.27:
+//   `exitsyscallNoP`) queues it. `schedEnabled(gp)` is
+//   `isSystemGoroutine(gp, true)` while user scheduling is disabled.
+// * `schedEnableUser(enable bool)` and `checkdead()` are real functions in
+//   every version and build mode (the freezer patches their entry with RET
+//   while frozen: `gcMarkDone` calls `schedEnableUser(true)` at the end of
+//   every GC cycle, and `checkdead` throws "checkdead: runnable g" when every
+//   M idles while user goroutines wait in `disable.runnable`).
+// * `schedEnableUser(true)` is `globrunqputbatch(&sched.disable.runnable)`
+//   under `sched.lock` plus `startm` for idle Ps; the freezer's thaw performs
+//   the same queue splice itself while every thread is stopped.
+// * Queue counts: 1.22-1.24 keep `sched.runqsize` and `sched.disable.n`
+//   next to `gQueue{head, tail}`; from 1.25 `gQueue` carries `size int32`
+//   and both separate counts are gone. Detected from DWARF below.
+// * `sched.lock` (runtime.mutex `key`): 1.22/1.23 futex lock, held when
+//   `key != 0`; 1.24+ spinbit lock (lock_spinbit.go, `mutexLocked = 0x1`),
+//   held when `key & 1 != 0`.
+// ---------------------------------------------------------------------------
+
+/// The scheduler's global (`var sched schedt`, runtime/runtime2.go).
+pub const SCHED_GLOBAL: &str = "runtime.sched";
+/// `func schedEnableUser(enable bool)` (runtime/proc.go).
+pub const SCHED_ENABLE_USER: &str = "runtime.schedEnableUser";
+/// `func checkdead()` (runtime/proc.go).
+pub const CHECKDEAD: &str = "runtime.checkdead";
+/// x86 `RET`: written at the entry of the functions above while frozen.
+pub const X86_RET: u8 = 0xC3;
+/// SIGURG, the runtime's asynchronous preemption signal (`sigPreempt` in
+/// runtime/signal_unix.go).
+pub const SIG_PREEMPT: i32 = 23;
+
+/// Addresses and offsets of the scheduler state the freezer reads and
+/// writes, resolved from DWARF (`runtime.schedt`, `runtime.gQueue`,
+/// `runtime.g`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchedLayout {
+    /// `&sched.disable.user` (bool).
+    pub disable_user: u64,
+    /// `&sched.disable.runnable` (gQueue).
+    pub disable_runnable: u64,
+    /// `&sched.disable.n` (int32), Go 1.22-1.24 only.
+    pub disable_n: Option<u64>,
+    /// `&sched.runq` (gQueue).
+    pub runq: u64,
+    /// `&sched.runqsize` (int32), Go 1.22-1.24 only.
+    pub runqsize: Option<u64>,
+    /// `&sched.lock.key`.
+    pub lock_key: u64,
+    /// Offsets in `gQueue`: head, tail, and `size` (int32, Go 1.25+).
+    pub gq_head: u64,
+    pub gq_tail: u64,
+    pub gq_size: Option<u64>,
+    /// `&sched.sysmonwait` (atomic.Bool) and `&sched.sysmonnote.key`:
+    /// sysmon's deep sleep (runtime/proc.go sysmon, up to forcegcperiod/2
+    /// = 60 s when every P is idle), which the thaw ends.
+    pub sysmonwait: Option<u64>,
+    pub sysmonnote_key: Option<u64>,
+    /// Offsets in `runtime.g`.
+    pub g_schedlink: u64,
+    pub g_preempt: u64,
+    pub g_stackguard0: u64,
+}
+
+impl SchedLayout {
+    pub fn from_dwarf(dwarf: &DebugInfo) -> Result<SchedLayout, RuntimeError> {
+        use stillgo_dwarf::types::TypeKind;
+        let miss = |what: &str| RuntimeError::Layout(format!("{what} not found in DWARF"));
+        let field = |ty: &str, f: &str| dwarf.struct_field(ty, f).map(|(o, _)| o);
+        let sched = dwarf.global(SCHED_GLOBAL).ok_or_else(|| miss(SCHED_GLOBAL))?;
+        let (disable_off, disable_ty) = dwarf.struct_field("runtime.schedt", "disable").ok_or_else(|| miss("runtime.schedt.disable"))?;
+        let disable_fields = match dwarf.type_(disable_ty).map(|t| t.kind.clone()) {
+            Ok(TypeKind::Struct { fields }) => fields,
+            _ => return Err(miss("the struct type of runtime.schedt.disable")),
+        };
+        let dfield = |n: &str| disable_fields.iter().find(|f| f.name == n).map(|f| f.offset);
+        let lock = field("runtime.schedt", "lock").ok_or_else(|| miss("runtime.schedt.lock"))?;
+        let key = field("runtime.mutex", "key").ok_or_else(|| miss("runtime.mutex.key"))?;
+        let base = sched.addr;
+        Ok(SchedLayout {
+            disable_user: base + disable_off + dfield("user").ok_or_else(|| miss("runtime.schedt.disable.user"))?,
+            disable_runnable: base + disable_off + dfield("runnable").ok_or_else(|| miss("runtime.schedt.disable.runnable"))?,
+            disable_n: dfield("n").map(|o| base + disable_off + o),
+            runq: base + field("runtime.schedt", "runq").ok_or_else(|| miss("runtime.schedt.runq"))?,
+            runqsize: field("runtime.schedt", "runqsize").map(|o| base + o),
+            lock_key: base + lock + key,
+            gq_head: field("runtime.gQueue", "head").ok_or_else(|| miss("runtime.gQueue.head"))?,
+            gq_tail: field("runtime.gQueue", "tail").ok_or_else(|| miss("runtime.gQueue.tail"))?,
+            gq_size: field("runtime.gQueue", "size"),
+            sysmonwait: field("runtime.schedt", "sysmonwait").map(|o| base + o),
+            sysmonnote_key: field("runtime.schedt", "sysmonnote").and_then(|o| field("runtime.note", "key").map(|k| base + o + k)),
+            g_schedlink: field("runtime.g", "schedlink").ok_or_else(|| miss("runtime.g.schedlink"))?,
+            g_preempt: field("runtime.g", "preempt").ok_or_else(|| miss("runtime.g.preempt"))?,
+            g_stackguard0: field("runtime.g", "stackguard0").ok_or_else(|| miss("runtime.g.stackguard0"))?,
+        })
+    }
+}
+
+/// Whether `sched.lock` is held, from its `key` word (see above).
+pub fn runtime_mutex_held(v: Option<&GoVersion>, key: u64) -> bool {
+    match v {
+        Some(v) if v.major == 1 && v.minor <= 23 => key != 0,
+        // Spinbit mutex: bit 0 is the lock; the other bits mean sleeping or
+        // spinning Ms even while it is free.
+        _ => key & 1 != 0,
+    }
+}
+
+/// Room the debugger wants on an idle M's g0 stack (below its SP) before
+/// running `schedEnableUser(true)` there (startm/newm frames; g0 stacks of
+/// Go-created Ms are 16 KiB: runtime/proc.go `malg(16384 * ...)` in allocm).
+pub const IDLE_THREAD_STACK_NEEDED: u64 = 8192;

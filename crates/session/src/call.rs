@@ -44,17 +44,23 @@ pub struct CallOptions {
     /// Skip the check refusing arguments that point into the goroutine's
     /// stack (`call -unsafe`).
     pub allow_stack_pointers: bool,
+    /// Let every other goroutine run during the call (`call -thaw`, `config
+    /// freeze off`): the behaviour before the frozen world. By default the
+    /// other user goroutines are frozen (crate::freeze).
+    pub thaw: bool,
 }
 
 /// Upper bound on calls in one expression, against runaway rewriting.
 const MAX_CALLS_PER_EXPR: usize = 64;
 
 /// Where the call runs.
-struct Target {
-    tid: Tid,
+pub(crate) struct Target<'h> {
+    pub(crate) tid: Tid,
     stack_lo: Option<u64>,
     /// Stack bounds for the escape check; empty with `-unsafe`.
     check_stacks: Vec<(u64, u64)>,
+    /// The frozen world the calls run in (None: every thread runs).
+    pub(crate) frozen: std::cell::RefCell<Option<crate::freeze::FrozenCtx<'h>>>,
 }
 
 impl From<CallError> for SessionError {
@@ -74,17 +80,66 @@ enum Step {
 
 impl Session {
     /// Evaluates `expr`, running the function calls in it in the program.
+    ///
+    /// The other goroutines run during the call (as with Delve): freezing
+    /// them (`CallOptions { thaw: false }`) is experimental until it is
+    /// reliable (docs/frozen-world.md lists what is missing).
     pub fn call(&mut self, expr: &str) -> Result<CallOutcome> {
-        self.call_with(expr, CallOptions::default())
+        self.call_with(expr, CallOptions { thaw: true, ..CallOptions::default() })
     }
 
-    /// [`Session::call`] with options.
+    /// [`Session::call`] with options. With the world frozen, a call that
+    /// blocks on a frozen goroutine is reported after a second, the program
+    /// is thawed so the call can finish, and the result is an error saying
+    /// what the call waited for (for front ends that cannot ask the user:
+    /// DAP); [`Session::call_frozen_with`] lets the caller decide instead.
     pub fn call_with(&mut self, expr: &str, opts: CallOptions) -> Result<CallOutcome> {
+        let mut thaw = |_: &stillgo_eval::freeze::Blocked| stillgo_eval::freeze::BlockedChoice::Thaw;
+        let (out, report) = self.call_frozen_with(expr, opts, &mut thaw)?;
+        if let Some(b) = report.blocked {
+            return Err(SessionError::Invalid(format!(
+                "the call blocked while the other goroutines were frozen: goroutine {} {}; the program was thawed so the call could finish{}",
+                b.goroutine,
+                b.describe(),
+                match &out {
+                    CallOutcome::Values(v) if !v.is_empty() => " (its result is discarded: run it again with the world thawed to see it)",
+                    _ => "",
+                }
+            )));
+        }
+        Ok(out)
+    }
+
+    /// The call itself, in a frozen world or not (see crate::freeze).
+    pub(crate) fn call_in<'h>(&mut self, expr: &str, opts: CallOptions, frozen: Option<crate::freeze::FrozenCtx<'h>>) -> (Result<CallOutcome>, Option<crate::freeze::FrozenCtx<'h>>) {
+        let parsed = match self.call_parse(expr) {
+            Ok(p) => p,
+            Err(e) => return (Err(e), frozen),
+        };
+        let mut target = match self.call_target() {
+            Ok(t) => t,
+            Err(e) => return (Err(e), frozen),
+        };
+        *target.frozen.get_mut() = frozen;
+        if let Some(ctx) = target.frozen.get_mut().as_mut() {
+            if let Err(e) = self.freeze_for(ctx, target.tid) {
+                return (Err(e), target.frozen.into_inner());
+            }
+        }
+        let r = self.call_run(&parsed, expr, &mut target, opts);
+        (r, target.frozen.into_inner())
+    }
+
+    fn call_parse(&mut self, expr: &str) -> Result<Expr> {
         let parsed = stillgo_eval::parse_expr(expr).map_err(|e| SessionError::Eval(stillgo_eval::EvalError::Parse(e.render(expr))))?;
         if !matches!(strip_parens(&parsed), Expr::Call { .. }) && !contains_call(&parsed) {
             return Err(SessionError::Invalid(format!("{expr}: not a function call (use print to evaluate expressions)")));
         }
-        let mut target = self.call_target()?;
+        Ok(parsed)
+    }
+
+    fn call_run(&mut self, parsed: &Expr, _expr: &str, target: &mut Target<'_>, opts: CallOptions) -> Result<CallOutcome> {
+        let parsed = parsed.clone();
         if opts.allow_stack_pointers {
             target.check_stacks.clear();
         }
@@ -92,7 +147,7 @@ impl Session {
         let function = frame.function.clone();
         let mut temps: Vec<FrameVar> = Vec::new();
         let mut calls = 0usize;
-        let result = self.rewrite(&parsed, &target, &vars, function.as_deref(), &mut temps, &mut calls, true);
+        let result = self.rewrite(&parsed, target, &vars, function.as_deref(), &mut temps, &mut calls, true);
         self.invalidate();
         match result? {
             Step::Stop(o) => Ok(o),
@@ -125,14 +180,14 @@ impl Session {
     /// parked (blocked on a channel, sleeping), its frame still provides
     /// the arguments, and the call runs on a goroutine that is stopped in
     /// user code on a thread: the one of the last stop, else any other.
-    fn call_target(&mut self) -> Result<Target> {
+    fn call_target<'h>(&mut self) -> Result<Target<'h>> {
         let Some(gid) = self.selected_goroutine() else {
             return Err(SessionError::Invalid("the selected thread runs no goroutine: calls need a goroutine stopped in user code".into()));
         };
         let g = self.find_goroutine(gid)?;
         if g.status == GStatus::Running {
             let tid = self.current_thread()?;
-            return Ok(Target { tid, stack_lo: Some(g.stack_lo), check_stacks: vec![(g.stack_lo, g.stack_hi)] });
+            return Ok(Target { tid, stack_lo: Some(g.stack_lo), check_stacks: vec![(g.stack_lo, g.stack_hi)], frozen: Default::default() });
         }
         let mut candidates: Vec<Tid> = Vec::new();
         if let Some(Stop::Breakpoint { tid, .. } | Stop::StepDone { tid, .. } | Stop::Interrupted { tid } | Stop::Signal { tid, .. }) = &self.last_stop {
@@ -154,6 +209,7 @@ impl Session {
                     tid,
                     stack_lo: Some(rg.stack_lo),
                     check_stacks: vec![(rg.stack_lo, rg.stack_hi), (g.stack_lo, g.stack_hi)],
+                    frozen: Default::default(),
                 });
             }
         }
@@ -405,7 +461,10 @@ impl Session {
         let limits = self.limits;
         let env = CallEnv { dwarf: &dwarf, pcln: bin.pclntab(), debug_call_v2: entry, stack_lo: target.stack_lo, limits: &limits };
         self.invalidate();
-        let res = ec::inject(self.proc_mut()?, target.tid, &env, spec, layout);
+        let res = match target.frozen.borrow_mut().as_mut() {
+            Some(ctx) => crate::freeze::inject_frozen(self.proc_mut()?, ctx, target.tid, &env, spec, layout),
+            None => ec::inject(self.proc_mut()?, target.tid, &env, spec, layout),
+        };
         self.invalidate();
         match res {
             Ok(o) => Ok(o),

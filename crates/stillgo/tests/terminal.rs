@@ -219,3 +219,32 @@ fn interactive_repl_has_history() {
     assert_eq!(answers, 3, "{text}");
     no_panic("pty", &text);
 }
+
+/// Like Delve, the debugger stops where an unrecovered panic is about to
+/// kill the program, shows the panic value, and keeps the stack inspectable.
+#[test]
+fn stops_at_unrecovered_panic() {
+    for tc in go_versions() {
+        let bin = build("panics", &tc, Flavor::Debug);
+        let mut s = session(&bin, &[]);
+        let out = s.send("breakpoints");
+        assert!(out.contains("Breakpoint unrecovered-panic at") && out.contains("runtime.fatalpanic()"), "{tc}: {out}");
+        let out = s.send("continue");
+        assert!(out.contains("> [unrecovered-panic] runtime.fatalpanic()"), "{tc}: {out}");
+        assert!(out.contains("panic: interface {}(string) \"boom at 3\""), "{tc}: {out}");
+        let out = s.send("stack");
+        assert!(out.contains("main.explode") && out.contains("main.main"), "{tc}: {out}");
+        let out = s.send("frame 2 args");
+        assert!(out.contains("n = 3"), "{tc}: {out}");
+        // User breakpoint numbering is unaffected, and clearall keeps the
+        // debugger's own breakpoints.
+        let out = s.send("break main.main");
+        assert!(out.contains("Breakpoint 1 set"), "{tc}: {out}");
+        s.send("clearall");
+        let out = s.send("breakpoints");
+        assert!(out.contains("unrecovered-panic") && !out.contains("Breakpoint 1 at"), "{tc}: {out}");
+        let out = s.send("continue");
+        assert!(out.contains("panic: boom at 3") && out.contains("exited with status 2"), "{tc}: {out}");
+        no_panic(&tc.to_string(), s.transcript());
+    }
+}

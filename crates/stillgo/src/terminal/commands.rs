@@ -21,6 +21,8 @@ pub struct Repl {
     pub session: Session,
     displays: Vec<(u32, String)>,
     next_display: u32,
+    /// `config freeze`: calls freeze the other goroutines (default on).
+    freeze: bool,
 }
 
 type CmdResult = Result<String, String>;
@@ -55,14 +57,15 @@ const COMMANDS: &[Command] = &[
     Command { names: &["args"], usage: "args [<regex>]", help: "Prints arguments of the selected frame." },
     Command { names: &["vars"], usage: "vars [<regex>]", help: "Prints package variables." },
     Command { names: &["print", "p"], usage: "print <expr>", help: "Evaluates a Go expression. Never runs program code." },
-    Command { names: &["call"], usage: "call [-unsafe] <expr>", help: "Calls functions of the program (f(1, \"x\"), x.M(), i.M(), closures) on the current goroutine; arguments are evaluated in the selected frame. Other goroutines run meanwhile. Arguments pointing into the goroutine's stack are refused unless -unsafe." },
+    Command { names: &["call"], usage: "call [-unsafe] [-freeze|-thaw] <expr>", help: "Calls functions of the program (f(1, \"x\"), x.M(), i.M(), closures) on the current goroutine; arguments are evaluated in the selected frame. Other goroutines run during the call, as with Delve; -freeze (or config freeze on) keeps every other goroutine frozen (experimental). A frozen call blocked on a frozen goroutine is reported after a second: answer thaw (let the program run until it returns) or wait. Arguments pointing into the goroutine's stack are refused unless -unsafe." },
+    Command { names: &["thaw"], usage: "thaw", help: "At a blocked call's prompt: lets every goroutine run until the call returns." },
     Command { names: &["whatis"], usage: "whatis <expr>", help: "Prints the type of an expression." },
     Command { names: &["set"], usage: "set <variable> = <value>", help: "Changes the value of a variable." },
     Command { names: &["display"], usage: "display -a <expr> | display -d <id> | display", help: "Prints expressions after every stop." },
     Command { names: &["list", "ls", "l"], usage: "list [<location>]", help: "Shows source code." },
     Command { names: &["disassemble", "disass"], usage: "disassemble [-a <start> <end>] [-l <location>]", help: "Disassembles the current function, an address range, or a location's function." },
     Command { names: &["regs"], usage: "regs", help: "Prints the registers of the current thread." },
-    Command { names: &["config"], usage: "config [max-string-len|max-array-values|max-variable-recurse <n>]", help: "Shows or changes settings." },
+    Command { names: &["config"], usage: "config [max-string-len|max-array-values|max-variable-recurse <n> | freeze on|off]", help: "Shows or changes settings." },
     Command { names: &["help", "h"], usage: "help [<command>]", help: "Prints help." },
     Command { names: &["exit", "quit", "q"], usage: "exit", help: "Exits: kills a launched program, detaches from an attached one (leaving it running)." },
 ];
@@ -73,7 +76,9 @@ fn find_command(name: &str) -> Option<&'static Command> {
 
 impl Repl {
     pub fn new(session: Session) -> Repl {
-        Repl { session, displays: Vec::new(), next_display: 1 }
+        // Frozen calls are opt-in (`config freeze on`, `call -freeze`) until
+        // they are reliable: see docs/frozen-world.md.
+        Repl { session, displays: Vec::new(), next_display: 1, freeze: false }
     }
 
     pub fn execute(&mut self, line: &str, out: &mut Out) -> Flow {
@@ -118,9 +123,14 @@ impl Repl {
             "condition" => self.cmd_condition(args),
             "breakpoints" => Ok(self.session.breakpoints().iter().map(describe_bp_long).collect()),
             "clear" => {
-                let id = parse_id(args)?;
+                // By number, or by name for the debugger's own breakpoints.
+                let id = match self.session.breakpoints().iter().find(|b| b.name.as_deref() == Some(args.trim())) {
+                    Some(b) => b.id,
+                    None => parse_id(args)?,
+                };
+                let s = &mut self.session;
                 let bp = s.clear_breakpoint(id).map_err(err)?;
-                Ok(format!("Breakpoint {} cleared at {}\n", bp.id, bp_where(&bp)))
+                Ok(format!("{} cleared at {}\n", bp_label(&bp), bp_where(&bp)))
             }
             "clearall" => {
                 let n = s.clear_all().map_err(err)?;
@@ -166,7 +176,8 @@ impl Repl {
                 let r = s.reader().map_err(err)?;
                 Ok(format!("{}\n", stillgo_eval::format_val(&r, &v, &s.limits)))
             }
-            "call" => call_cmd::cmd_call(s, args),
+            "call" => call_cmd::cmd_call(s, args, self.freeze),
+            "thaw" => Ok("Nothing is frozen: calls thaw the program when they end (thaw answers a blocked call's prompt).\n".into()),
             "whatis" => {
                 let v = s.eval(args).map_err(err)?;
                 Ok(match v {
@@ -221,7 +232,8 @@ impl Repl {
                     if let Some(bp) = bps.iter().find(|b| b.id == *id) {
                         let ghits = goroutine.and_then(|g| bp.hits.get(&g).copied()).unwrap_or(0);
                         let g = goroutine.map(|g| g.to_string()).unwrap_or_else(|| "-".into());
-                        let _ = writeln!(head, "> [Breakpoint {}] {} (hits goroutine({g}):{ghits} total:{}) (PC: {:#x})", bp.id, frame_where(&f), bp.total_hits, f.pc);
+                        let _ = writeln!(head, "> [{}] {} (hits goroutine({g}):{ghits} total:{}) (PC: {:#x})", bp_label(bp), frame_where(&f), bp.total_hits, f.pc);
+                        head.push_str(&self.panic_details(bp));
                     }
                 }
                 head + &listing(&f)
@@ -243,6 +255,28 @@ impl Repl {
                 let _ = writeln!(head, "> {g}{} (PC: {:#x})", frame_where(&f), f.pc);
                 head + &listing(&f)
             }
+        }
+    }
+
+    /// What an unrecovered panic or fatal error is about, at its stop.
+    fn panic_details(&mut self, bp: &Breakpoint) -> String {
+        let s = &mut self.session;
+        let text = match bp.name.as_deref() {
+            // runtime.fatalpanic(msgs *_panic): the value is msgs.arg.
+            Some("unrecovered-panic") => s.eval("msgs.arg").ok().map(|v| ("panic", v)),
+            // runtime.throw(s string) / fatal(s) call fatalthrow: the
+            // message is the caller's argument.
+            Some("runtime-fatal-throw") => {
+                let saved = s.selected_frame();
+                let v = s.select_frame(1).ok().and_then(|_| s.eval("s").ok());
+                let _ = s.select_frame(saved);
+                v.map(|v| ("fatal error", v))
+            }
+            _ => None,
+        };
+        match (text, s.reader()) {
+            (Some((what, v)), Ok(r)) => format!("\t{what}: {}\n", stillgo_eval::format_val(&r, &v, &s.limits)),
+            _ => String::new(),
         }
     }
 
@@ -566,9 +600,20 @@ impl Repl {
         let l = &mut self.session.limits;
         match parts.as_slice() {
             [] | ["-list"] => Ok(format!(
-                "max-string-len = {}\nmax-array-values = {}\nmax-variable-recurse = {}\n",
-                l.max_string_len, l.max_array_values, l.max_depth
+                "max-string-len = {}\nmax-array-values = {}\nmax-variable-recurse = {}\nfreeze = {}\n",
+                l.max_string_len,
+                l.max_array_values,
+                l.max_depth,
+                if self.freeze { "on" } else { "off" }
             )),
+            ["freeze", v] => {
+                self.freeze = match *v {
+                    "on" | "true" => true,
+                    "off" | "false" => false,
+                    _ => return Err("usage: config freeze on|off".into()),
+                };
+                Ok(String::new())
+            }
             [key, val] => {
                 let n: usize = val.parse().map_err(|_| format!("invalid number {val:?}"))?;
                 match *key {
@@ -656,8 +701,16 @@ fn bp_where(bp: &Breakpoint) -> String {
     format!("{addr:#x} for {}() {}", bp.function.as_deref().unwrap_or("?"), pos(&bp.file, bp.line))
 }
 
+/// `Breakpoint 3`, or the name of a breakpoint the debugger set itself.
+fn bp_label(bp: &Breakpoint) -> String {
+    match &bp.name {
+        Some(n) => n.clone(),
+        None => format!("Breakpoint {}", bp.id),
+    }
+}
+
 fn describe_bp_long(bp: &Breakpoint) -> String {
-    let mut s = format!("Breakpoint {} at {} ({})\n", bp.id, bp_where(bp), bp.total_hits);
+    let mut s = format!("Breakpoint {} at {} ({})\n", bp_label(bp).trim_start_matches("Breakpoint "), bp_where(bp), bp.total_hits);
     if let Some(c) = &bp.condition {
         let _ = writeln!(s, "\tcond {c}");
     }

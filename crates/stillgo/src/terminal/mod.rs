@@ -74,6 +74,15 @@ pub fn run(target: Target, wd: Option<PathBuf>, init: Option<String>) -> Result<
         }
         Target::Attach(pid) => (Session::attach(pid).map_err(|e| e.to_string())?, None),
     };
+    let mut session = session;
+    // Like Delve, stop where an unrecovered panic or a fatal runtime error
+    // is about to kill the program (runtime/panic.go: fatalpanic,
+    // fatalthrow), with the failing goroutine's stack intact.
+    for (name, func) in [("unrecovered-panic", "runtime.fatalpanic"), ("runtime-fatal-throw", "runtime.fatalthrow")] {
+        if let Err(e) = session.set_named_breakpoint(name, func) {
+            tracing::debug!(%name, error = %e, "no stop-on-panic breakpoint");
+        }
+    }
     let mut repl = commands::Repl::new(session);
     let mut out = Out { at_line_start: true };
     if repl.session.program.dwarf.is_none() {

@@ -1,0 +1,1087 @@
+//! The frozen world: injected calls during which no other user goroutine
+//! runs (issue 4; docs/frozen-world.md describes the protocol and the
+//! runtime facts per Go version, `stillgo_runtime::versions` keeps them).
+//!
+//! ```text
+//!   freeze:  sched.disable.user = true            (schedule() parks user gs in
+//!                                                   sched.disable.runnable)
+//!            RET at schedEnableUser, checkdead    (GC's re-enable; deadlock throw)
+//!            repeat until no thread runs a user goroutine:
+//!              g.preempt = true, g.stackguard0 = stackPreempt
+//!              thread in user code     -> SIGURG (async preemption, before
+//!                                         it executes another instruction)
+//!              thread in runtime code  -> breakpoint at the return address
+//!                                         into user code, then SIGURG there
+//!              let the other threads run a moment, stop them, look again
+//!   call:    injected as usual (CallHooks): every thread runs, but only the
+//!            call's goroutine (a system goroutine: runtime.debugCallWrap1)
+//!            and the runtime's own goroutines are scheduled.
+//!            watchdog: a call waiting (gopark) for a second is reported
+//!            (wait reason, user frame); the handler thaws or keeps waiting.
+//!   thaw:    with every thread stopped and sched.lock free: splice
+//!            sched.disable.runnable onto the global run queue (what
+//!            schedEnableUser(true) does), disable.user = false, original
+//!            code back, freezer breakpoints removed.
+//! ```
+//!
+//! Every path out of a freeze must thaw: [`Freezer::thaw`] is what callers
+//! run on success and on error alike (it only writes memory, so it works
+//! whenever the process is alive and stopped).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use stillgo_binary::{GoVersion, Pclntab};
+use stillgo_dwarf::DebugInfo;
+use stillgo_proc::{Interrupter, Memory, Process, ResumeMode, StopEvent, Tid};
+use stillgo_runtime::goroutines::{read_goroutine, thread_goroutine_addr, wait_reason_table};
+use stillgo_runtime::stack::{unwind, UnwindStart};
+use stillgo_runtime::versions::{self, GStatus, Layout, SchedLayout};
+
+use crate::call::{CallError, CallHooks, EventAction};
+
+/// Why the world could not be frozen (or thawed).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum FreezeError {
+    /// The binary lacks what freezing needs (no DWARF, missing runtime symbols).
+    #[error("cannot freeze the other goroutines: {0} (use call -thaw or config freeze off to let them run during calls)")]
+    Unsupported(String),
+    #[error("freezing the other goroutines failed: {0}")]
+    Failed(String),
+    #[error("the program exited (status {0})")]
+    Exited(i32),
+}
+
+impl From<stillgo_proc::ProcError> for FreezeError {
+    fn from(e: stillgo_proc::ProcError) -> Self {
+        FreezeError::Failed(e.to_string())
+    }
+}
+
+impl From<stillgo_proc::MemoryError> for FreezeError {
+    fn from(e: stillgo_proc::MemoryError) -> Self {
+        FreezeError::Failed(e.to_string())
+    }
+}
+
+impl From<FreezeError> for CallError {
+    fn from(e: FreezeError) -> Self {
+        match e {
+            FreezeError::Exited(c) => CallError::Exited(c),
+            other => CallError::Refused(other.to_string()),
+        }
+    }
+}
+
+/// What the freezer needs to know about the program, resolved once.
+#[derive(Debug, Clone)]
+pub struct FreezeFacts {
+    pub sched: SchedLayout,
+    pub layout: Layout,
+    pub sched_enable_user: u64,
+    pub checkdead: u64,
+    /// Return address of `schedEnableUser` when the debugger runs it on an
+    /// idle thread: the entry of `runtime.debugCallV2` (present in every
+    /// binary that can run calls; only injected calls execute it, and no
+    /// call is starting while the thaw runs), with a temporary breakpoint.
+    pub breakpoint: u64,
+    /// Offset of `m.locks` (int32): an M holding runtime locks is not used.
+    pub m_locks: u64,
+    pub version: Option<GoVersion>,
+}
+
+impl FreezeFacts {
+    pub fn resolve(dwarf: Option<&DebugInfo>, pcln: &Pclntab, layout: &Layout, version: Option<&GoVersion>) -> Result<FreezeFacts, FreezeError> {
+        let dwarf = dwarf.ok_or_else(|| FreezeError::Unsupported("the binary has no debug information (runtime.sched cannot be located)".into()))?;
+        let sched = SchedLayout::from_dwarf(dwarf).map_err(|e| FreezeError::Unsupported(e.to_string()))?;
+        let entry = |n: &str| {
+            pcln.func_by_name(n).map(|f| f.entry).ok_or_else(|| FreezeError::Unsupported(format!("{n} is not in the binary")))
+        };
+        if layout.allgs == 0 || layout.allm == 0 {
+            return Err(FreezeError::Unsupported("runtime.allgs is unknown".into()));
+        }
+        Ok(FreezeFacts {
+            sched,
+            layout: layout.clone(),
+            sched_enable_user: entry(versions::SCHED_ENABLE_USER)?,
+            checkdead: entry(versions::CHECKDEAD)?,
+            breakpoint: entry(versions::DEBUG_CALL_V2)?,
+            m_locks: dwarf.struct_field("runtime.m", "locks").map(|(o, _)| o).ok_or_else(|| FreezeError::Unsupported("runtime.m.locks not found in DWARF".into()))?,
+            version: version.cloned(),
+        })
+    }
+}
+
+/// A call waiting on the frozen world, as reported to the user.
+#[derive(Debug, Clone)]
+pub struct Blocked {
+    /// Goroutine id of the call (the runtime's `debugCallWrap1` goroutine).
+    pub goroutine: u64,
+    /// `waitReasonStrings[g.waitreason]`, e.g. "chan receive", "sync.Mutex.Lock".
+    pub wait_reason: String,
+    /// Innermost user frame of the waiting call: function, file, line.
+    pub function: Option<String>,
+    pub file: Option<String>,
+    pub line: u32,
+    /// How long the call had run when this was reported.
+    pub after: Duration,
+}
+
+impl Blocked {
+    /// `waits for chan receive in main.recvFeed at /x/main.go:12`.
+    pub fn describe(&self) -> String {
+        let mut s = format!("waits for {}", if self.wait_reason.is_empty() { "something" } else { &self.wait_reason });
+        if let Some(f) = &self.function {
+            s.push_str(&format!(" in {f}"));
+        }
+        if let Some(file) = &self.file {
+            s.push_str(&format!(" at {file}:{}", self.line));
+        }
+        s
+    }
+}
+
+/// What to do with a call blocked on the frozen world.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlockedChoice {
+    /// Let every goroutine run until the call returns (the unfrozen behaviour).
+    Thaw,
+    /// Keep the world frozen and wait (reported again a second later).
+    Wait,
+}
+
+/// The frozen state: everything needed to undo the freeze.
+pub struct Freezer {
+    facts: FreezeFacts,
+    /// Original first bytes of the patched runtime functions.
+    patches: Vec<(u64, u8)>,
+    /// Breakpoints the freezer set (returns into user code).
+    bps: Vec<u64>,
+    /// Goroutines stopped inside the runtime, exempt from the freeze until
+    /// they return to user code: g -> (original startpc, return address).
+    exempt: HashMap<u64, (u64, u64)>,
+    /// Freezer breakpoints lifted for a thread standing on them, to put back
+    /// once that thread has moved: (address, thread).
+    readd: Vec<(u64, Tid)>,
+    frozen: bool,
+    /// Start functions already classified (user: true).
+    user_start: HashMap<u64, bool>,
+    /// Rounds of the quiesce loop the last freeze needed.
+    pub rounds: u32,
+    /// The call's goroutine (`runtime.g` address), once started.
+    call_g: Option<u64>,
+    /// A blocked call that was reported, and whether the world was thawed for it.
+    pub blocked: Option<Blocked>,
+    pub thawed_for_blocked: bool,
+}
+
+/// Upper bound on the time spent stopping the other goroutines.
+const QUIESCE_DEADLINE: Duration = Duration::from_secs(3);
+/// First pause given to the other threads to take their preemption; doubles
+/// each round up to [`QUIESCE_MAX_PAUSE`].
+const QUIESCE_FIRST_PAUSE: Duration = Duration::from_micros(150);
+const QUIESCE_MAX_PAUSE: Duration = Duration::from_millis(4);
+/// Attempts to find `sched.lock` free for the thaw splice.
+const THAW_LOCK_ATTEMPTS: u32 = 200;
+/// A call that waits (parked) this long on the frozen world is reported.
+pub const BLOCKED_AFTER: Duration = Duration::from_secs(1);
+
+fn read_u8(proc: &Process, addr: u64) -> Result<u8, FreezeError> {
+    let mut b = [0u8; 1];
+    proc.read(addr, &mut b)?;
+    Ok(b[0])
+}
+
+fn sigurg(pid: i32, tid: Tid) {
+    // SAFETY: tgkill only sends a signal; no memory is shared.
+    let r = unsafe { libc::syscall(libc::SYS_tgkill, pid, tid, versions::SIG_PREEMPT) };
+    if r != 0 {
+        tracing::debug!(tid, "tgkill SIGURG failed");
+    }
+}
+
+/// What a goroutine needs so that it runs no more user code.
+#[derive(Debug)]
+enum Action {
+    /// Running user code on `tid`: preempt it there (SIGURG).
+    Signal { tid: Tid, g: u64 },
+    /// Inside the runtime (running, or parked/preempted in runtime
+    /// internals that may hold runtime semaphores such as `worldsema`):
+    /// let it run as a system goroutine until it returns to user code at
+    /// `ret`, and preempt it there.
+    Exempt { g: u64, start_pc: u64, ret: u64 },
+    /// Running where its position cannot be judged (in a signal handler on
+    /// the gsignal stack, in the vDSO): ask for preemption at the next
+    /// prologue and look again after the next round.
+    Retry { g: u64 },
+    /// An exempt goroutine still running inside the runtime: wait for it.
+    Await,
+}
+
+/// Runtime functions that may sit between a parked or preempted goroutine
+/// and its user code without holding any runtime resource: park and
+/// preemption plumbing, and the blocking primitives user code calls
+/// (runtime/proc.go, preempt.go, chan.go, select.go, sema.go, netpoll.go).
+/// A goroutine stopped anywhere else in the runtime is exempted instead of
+/// frozen (see [`Action::Exempt`]).
+const PARK_FRAMES: &[&str] = &[
+    "runtime.gopark",
+    "runtime.goparkunlock",
+    "runtime.mcall",
+    "runtime.park_m",
+    "runtime.asyncPreempt",
+    "runtime.asyncPreempt2",
+    "runtime.gopreempt_m",
+    "runtime.goschedImpl",
+    "runtime.gosched_m",
+    "runtime.Gosched",
+    "runtime.goschedguarded",
+    "runtime.goschedguarded_m",
+    "runtime.goschedIfBusy",
+    "runtime.goyield",
+    "runtime.goyield_m",
+    "runtime.preemptPark",
+    "runtime.morestack",
+    "runtime.newstack",
+    "runtime.chanrecv",
+    "runtime.chanrecv1",
+    "runtime.chanrecv2",
+    "runtime.chansend",
+    "runtime.chansend1",
+    "runtime.selectgo",
+    "runtime.block",
+    "runtime.semacquire1",
+    "runtime.netpollblock",
+    "runtime.exitsyscall",
+    "runtime.timeSleep",
+];
+
+/// Package runtime (and its internal packages), by (logical) function name.
+fn is_runtime_name(name: &str) -> bool {
+    name.starts_with("runtime.") || name.starts_with("runtime/internal/") || name.starts_with("internal/runtime/")
+}
+
+impl Freezer {
+    pub fn new(facts: FreezeFacts) -> Freezer {
+        Freezer {
+            facts,
+            patches: Vec::new(),
+            bps: Vec::new(),
+            exempt: HashMap::new(),
+            readd: Vec::new(),
+            frozen: false,
+            user_start: HashMap::new(),
+            rounds: 0,
+            call_g: None,
+            blocked: None,
+            thawed_for_blocked: false,
+        }
+    }
+
+    pub fn is_frozen(&self) -> bool {
+        self.frozen
+    }
+
+    /// Freezes every user goroutine but the one on `call_tid` (all threads
+    /// stopped on entry and on return). Undoes itself on failure.
+    pub fn freeze(&mut self, proc: &mut Process, pcln: &Pclntab, call_tid: Tid) -> Result<(), FreezeError> {
+        if self.frozen {
+            return Ok(());
+        }
+        if read_u8(proc, self.facts.sched.disable_user)? != 0 {
+            return Err(FreezeError::Failed("user scheduling is already disabled in the program (runtime.sched.disable.user is set)".into()));
+        }
+        self.frozen = true;
+        let r = self.freeze_inner(proc, pcln, call_tid);
+        if let Err(e) = r {
+            if let Err(t) = self.thaw(proc, pcln) {
+                tracing::warn!(%t, "thaw after a failed freeze");
+            }
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    fn freeze_inner(&mut self, proc: &mut Process, pcln: &Pclntab, call_tid: Tid) -> Result<(), FreezeError> {
+        // Goroutines stopped in runtime internals are exempted before user
+        // scheduling goes off, so none of them is parked while holding a
+        // runtime semaphore the call may need (a GC the call starts waits
+        // for work.startSema, gcsema and worldsema).
+        let actions = self.scan(proc, pcln, call_tid)?;
+        self.apply(proc, &actions)?;
+        proc.write_memory(self.facts.sched.disable_user, &[1])?;
+        for at in [self.facts.sched_enable_user, self.facts.checkdead] {
+            let orig = read_u8(proc, at)?;
+            self.patches.push((at, orig));
+            proc.write_memory(at, &[versions::X86_RET])?;
+        }
+        let start = Instant::now();
+        let mut pause = QUIESCE_FIRST_PAUSE;
+        let interrupter = proc.interrupter();
+        let mut stop_pending = false;
+        self.rounds = 0;
+        loop {
+            self.readd_bps(proc)?;
+            let actions = self.scan(proc, pcln, call_tid)?;
+            let signals = actions.iter().filter(|a| matches!(a, Action::Signal { .. } | Action::Retry { .. } | Action::Await)).count();
+            if signals == 0 && !stop_pending {
+                return Ok(());
+            }
+            if start.elapsed() > QUIESCE_DEADLINE {
+                return Err(FreezeError::Failed(format!(
+                    "{signals} goroutine(s) did not stop within {QUIESCE_DEADLINE:?} (a loop without function calls can only be stopped by asynchronous preemption: is GODEBUG=asyncpreemptoff=1 set?); use call -thaw to run the call with the program running"
+                )));
+            }
+            self.rounds += 1;
+            self.apply(proc, &actions)?;
+            let others: Vec<Tid> = proc.threads().into_iter().filter(|&t| t != call_tid && proc.regs(t).is_ok()).collect();
+            if others.is_empty() {
+                return Ok(());
+            }
+            proc.resume(ResumeMode::Only(others))?;
+            if !stop_pending {
+                std::thread::sleep(pause);
+                interrupter.interrupt()?;
+                stop_pending = true;
+            }
+            pause = (pause * 2).min(QUIESCE_MAX_PAUSE);
+            match proc.wait()? {
+                StopEvent::Interrupted { .. } => stop_pending = false,
+                StopEvent::Breakpoint { tid, pc } if self.bps.contains(&pc) => self.exempt_returned(proc, tid, pc)?,
+                StopEvent::Exited { code } => return Err(FreezeError::Exited(code)),
+                StopEvent::Killed { signal } => return Err(FreezeError::Exited(128 + signal)),
+                // Signals are passed on by the resume; other breakpoints
+                // and traps cannot come from frozen goroutines.
+                _ => {}
+            }
+            if !interrupter.is_pending() {
+                stop_pending = false;
+            }
+        }
+    }
+
+    fn apply(&mut self, proc: &mut Process, actions: &[Action]) -> Result<(), FreezeError> {
+        let sl = self.facts.sched.clone();
+        for a in actions {
+            match *a {
+                Action::Signal { tid, g } => {
+                    // What preemptone does (runtime/proc.go): ask at the next
+                    // function prologue, and asynchronously by signal,
+                    // delivered when the thread resumes, before it runs
+                    // another instruction: preempted at once at an async
+                    // safe point (runtime/preempt.go isAsyncSafePoint).
+                    proc.write_memory(g + sl.g_preempt, &[1])?;
+                    proc.write_memory(g + sl.g_stackguard0, &versions::STACK_PREEMPT.to_le_bytes())?;
+                    sigurg(proc.pid(), tid);
+                }
+                Action::Await => {}
+                Action::Retry { g } => {
+                    proc.write_memory(g + sl.g_preempt, &[1])?;
+                    proc.write_memory(g + sl.g_stackguard0, &versions::STACK_PREEMPT.to_le_bytes())?;
+                }
+                Action::Exempt { g, start_pc, ret } => {
+                    // isSystemGoroutine (runtime/traceback.go) decides by
+                    // g.startpc: pointing it into package runtime makes the
+                    // scheduler run the goroutine while user scheduling is
+                    // off. The original is restored when it reaches `ret`.
+                    proc.write_memory(g + self.facts.layout.g_startpc, &self.facts.sched_enable_user.to_le_bytes())?;
+                    self.exempt.insert(g, (start_pc, ret));
+                    if !proc.has_breakpoint(ret) {
+                        proc.set_breakpoint(ret)?;
+                        self.bps.push(ret);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A thread stopped at a freezer breakpoint: if its goroutine is an
+    /// exempt one coming back to user code, freeze it there (original
+    /// startpc, preemption request, SIGURG). The breakpoint is lifted so the
+    /// thread does not execute the instruction under it on resume; it is put
+    /// back later for other goroutines returning to the same place.
+    fn exempt_returned(&mut self, proc: &mut Process, tid: Tid, pc: u64) -> Result<(), FreezeError> {
+        let layout = self.facts.layout.clone();
+        let Ok(regs) = proc.regs(tid) else { return Ok(()) };
+        let Ok(Some(g)) = thread_goroutine_addr(proc, &layout, regs.fs_base()) else { return Ok(()) };
+        let Some(&(start_pc, ret)) = self.exempt.get(&g) else { return Ok(()) };
+        if ret != pc {
+            return Ok(());
+        }
+        self.exempt.remove(&g);
+        proc.write_memory(g + layout.g_startpc, &start_pc.to_le_bytes())?;
+        self.apply(proc, &[Action::Signal { tid, g }])?;
+        proc.remove_breakpoint(pc)?;
+        self.bps.retain(|&b| b != pc);
+        if self.exempt.values().any(|&(_, r)| r == pc) {
+            self.readd.push((pc, tid));
+        }
+        Ok(())
+    }
+
+    /// Puts back lifted breakpoints whose thread has moved on.
+    fn readd_bps(&mut self, proc: &mut Process) -> Result<(), FreezeError> {
+        let mut keep = Vec::new();
+        for (pc, tid) in std::mem::take(&mut self.readd) {
+            let still_there = proc.regs(tid).is_ok_and(|r| r.pc() == pc);
+            if still_there {
+                keep.push((pc, tid));
+            } else if self.exempt.values().any(|&(_, r)| r == pc) && !proc.has_breakpoint(pc) {
+                proc.set_breakpoint(pc)?;
+                self.bps.push(pc);
+            }
+        }
+        self.readd = keep;
+        Ok(())
+    }
+
+    fn is_user_start(&mut self, pcln: &Pclntab, start_pc: u64) -> bool {
+        *self.user_start.entry(start_pc).or_insert_with(|| {
+            // runtime/traceback.go isSystemGoroutine: system when the start
+            // function is in package runtime (runtime.main and a few others
+            // excepted, versions::is_user_start_func).
+            pcln.func_for_pc(start_pc).is_some_and(|f| versions::is_user_start_func(&f.name))
+        })
+    }
+
+    /// Every user goroutine (but the call's) that could still execute user
+    /// code or is stopped inside runtime internals, with what to do.
+    fn scan(&mut self, proc: &Process, pcln: &Pclntab, call_tid: Tid) -> Result<Vec<Action>, FreezeError> {
+        let layout = self.facts.layout.clone();
+        // Which goroutine each thread runs, and where.
+        // (thread, registers, on the goroutine's own stack, in a signal handler)
+        let mut on_thread: HashMap<u64, (Tid, stillgo_proc::Registers, bool, bool)> = HashMap::new();
+        let mut call_g = None;
+        for tid in proc.threads() {
+            let Ok(regs) = proc.regs(tid) else { continue };
+            let fs = regs.fs_base();
+            let Ok(Some(curg)) = thread_goroutine_addr(proc, &layout, fs) else { continue };
+            if tid == call_tid {
+                call_g = Some(curg);
+                continue;
+            }
+            let tls_g = proc.read_u64(fs.wrapping_add(versions::TLS_G_OFFSET as u64)).unwrap_or(0);
+            let in_handler = proc.read_u64(tls_g + layout.g_m).ok().and_then(|m| proc.read_u64(m + layout.m_gsignal).ok()) == Some(tls_g);
+            on_thread.insert(curg, (tid, regs, tls_g == curg, in_handler));
+        }
+        let gs = stillgo_runtime::goroutines::all_goroutines(proc, &layout).map_err(|e| FreezeError::Failed(e.to_string()))?;
+        let mut out = Vec::new();
+        for g in gs {
+            if Some(g.addr) == call_g {
+                continue;
+            }
+            if self.exempt.contains_key(&g.addr) {
+                // Exempt and running: the freeze is not complete until it
+                // is back in user code (its breakpoint) and preempted there.
+                if g.status == GStatus::Running && on_thread.contains_key(&g.addr) {
+                    out.push(Action::Await);
+                }
+                continue;
+            }
+            if !self.is_user_start(pcln, g.start_pc) {
+                continue;
+            }
+            let start = match (g.status, on_thread.get(&g.addr)) {
+                (GStatus::Running, Some((tid, regs, on_own_stack, in_handler))) => {
+                    let func = pcln.func_for_pc(regs.pc());
+                    if *in_handler || func.is_none() {
+                        // g.sched is stale there: judge it next round.
+                        out.push(Action::Retry { g: g.addr });
+                        continue;
+                    }
+                    let in_user = *on_own_stack && func.is_some_and(|f| !f.is_runtime());
+                    if in_user {
+                        out.push(Action::Signal { tid: *tid, g: g.addr });
+                        continue;
+                    }
+                    if *on_own_stack {
+                        UnwindStart { pc: regs.pc(), sp: regs.sp(), bp: regs.bp() }
+                    } else {
+                        // On the system stack: systemstack saved g.sched.
+                        UnwindStart { pc: g.sched_pc, sp: g.sched_sp, bp: g.sched_bp }
+                    }
+                }
+                // Running without a thread we know (exiting, cgo...): nothing to do.
+                (GStatus::Running, None) => continue,
+                (GStatus::Runnable | GStatus::Preempted | GStatus::Waiting, _) => UnwindStart { pc: g.sched_pc, sp: g.sched_sp, bp: g.sched_bp },
+                // Syscall: exitsyscall deschedules it before user code runs
+                // again; other states hold no user code.
+                _ => continue,
+            };
+            match internal_return(proc, pcln, start) {
+                Some(ret) => {
+                    if tracing::enabled!(tracing::Level::DEBUG) {
+                        let fr: Vec<String> = unwind(proc, pcln, start, 12).iter().map(|f| format!("{}@{:#x}/{}", f.function.as_deref().unwrap_or("?"), f.pc, f.physical)).collect();
+                        tracing::debug!(g = g.id, status = ?g.status, ret, ?fr, "exempt");
+                    }
+                    out.push(Action::Exempt { g: g.addr, start_pc: g.start_pc, ret });
+                }
+                // No user frame found (exiting, or an unwinding failure):
+                // nothing to stop at. A known gap: such a goroutine is not
+                // waited for (docs/frozen-world.md).
+                None => {}
+            }
+        }
+        Ok(out)
+    }
+
+    /// Undoes the freeze: every goroutine the freeze parked goes back on the
+    /// global run queue, the runtime's code is restored, freezer
+    /// breakpoints are removed. All threads must be stopped. Idempotent.
+    ///
+    /// `resuming`: the program runs on right after (a blocked call's thaw):
+    /// the runtime's own `schedEnableUser(true)` is run on an idle thread,
+    /// which may start a new M (a thread that runs at once). Otherwise (the
+    /// end of a call, back to the user's stop) the queue is spliced with
+    /// memory writes only, so nothing runs before the user continues.
+    pub fn thaw_with(&mut self, proc: &mut Process, pcln: &Pclntab, resuming: bool) -> Result<(), FreezeError> {
+        self.thaw_inner(proc, pcln, resuming)
+    }
+
+    /// [`Freezer::thaw_with`] back to the user's stop (nothing runs).
+    pub fn thaw(&mut self, proc: &mut Process, pcln: &Pclntab) -> Result<(), FreezeError> {
+        self.thaw_inner(proc, pcln, false)
+    }
+
+    fn thaw_inner(&mut self, proc: &mut Process, pcln: &Pclntab, resuming: bool) -> Result<(), FreezeError> {
+        if !self.frozen {
+            return Ok(());
+        }
+        if !proc.is_alive() {
+            self.frozen = false;
+            return Ok(());
+        }
+        let mut first_err: Option<FreezeError> = None;
+        for (at, orig) in std::mem::take(&mut self.patches) {
+            if let Err(e) = proc.write_memory(at, &[orig]) {
+                first_err.get_or_insert(e.into());
+            }
+        }
+        for bp in std::mem::take(&mut self.bps) {
+            if let Err(e) = proc.remove_breakpoint(bp) {
+                first_err.get_or_insert(e.into());
+            }
+        }
+        self.readd.clear();
+        // Exempt goroutines become user goroutines again, unless their g
+        // was freed and reused meanwhile (newproc1 rewrote startpc).
+        let startpc = self.facts.layout.g_startpc;
+        for (g, (orig, _)) in std::mem::take(&mut self.exempt) {
+            if proc.read_u64(g + startpc).ok() == Some(self.facts.sched_enable_user) {
+                if let Err(e) = proc.write_memory(g + startpc, &orig.to_le_bytes()) {
+                    first_err.get_or_insert(e.into());
+                }
+            }
+        }
+        let on_thread = if resuming { self.enable_user_on_idle_thread(proc, pcln) } else { Ok(false) };
+        match on_thread {
+            Ok(true) => {
+                self.frozen = false;
+                if let Err(e) = self.wake_sysmon(proc) {
+                    first_err.get_or_insert(e);
+                }
+            }
+            Ok(false) => match self.splice_runnable(proc) {
+                Ok(()) => {
+                    self.frozen = false;
+                    // Idle Ms sleep; one blocked in netpoll wakes on a
+                    // signal and finds the global run queue (findRunnable).
+                    if let Err(e) = self.wake_sysmon(proc) {
+                        first_err.get_or_insert(e);
+                    }
+                }
+                Err(e) => {
+                    first_err.get_or_insert(e);
+                }
+            },
+            Err(e) => {
+                first_err.get_or_insert(e);
+            }
+        }
+        first_err.map_or(Ok(()), Err)
+    }
+
+    /// Runs the runtime's own `schedEnableUser(true)` on an idle thread (an M
+    /// parked in `stopm`, on its g0 stack, in the futex system call, holding
+    /// no runtime lock), alone: it moves `sched.disable.runnable` to the
+    /// global run queue and hands idle Ps to idle Ms (startm/notewakeup),
+    /// which run once the program is resumed. The thread returns into
+    /// `runtime.breakpoint` (INT3) and gets its registers back, including
+    /// the interrupted system call, which the kernel restarts (orig_rax).
+    /// False when no thread qualifies (the caller splices the queue itself).
+    fn enable_user_on_idle_thread(&mut self, proc: &mut Process, pcln: &Pclntab) -> Result<bool, FreezeError> {
+        let Some(tid) = self.idle_thread(proc, pcln)? else { return Ok(false) };
+        tracing::debug!(tid, "thaw: schedEnableUser(true) on an idle thread");
+        if versions::runtime_mutex_held(self.facts.version.as_ref(), proc.read_u64(self.facts.sched.lock_key)?) {
+            tracing::debug!("thaw: sched.lock held");
+            // Only this thread will run: it must not wait for the lock.
+            return Ok(false);
+        }
+        let saved = proc.regs(tid)?;
+        let saved_fp = proc.fp_regs(tid)?;
+        let g0 = proc.read_u64(saved.fs_base().wrapping_add(versions::TLS_G_OFFSET as u64))?;
+        let mut r = saved;
+        // Below the futex frames, 16-byte aligned, then the return address.
+        let sp = ((saved.sp() - 512) & !15) - 8;
+        proc.write_memory(sp, &self.facts.breakpoint.to_le_bytes())?;
+        r.set_sp(sp);
+        r.set_pc(self.facts.sched_enable_user);
+        r.set_rax(1); // enable = true (ABIInternal: first integer argument)
+        r.set_r14(g0); // ABIInternal: R14 holds the current g
+        r.set_orig_rax(u64::MAX); // not in a system call: no restart
+        let mut fp = saved_fp;
+        fp.set_xmm(15, [0; 16]); // ABIInternal: X15 is zero
+        proc.set_regs(tid, &r)?;
+        proc.set_fp_regs(tid, &fp)?;
+        let ret = self.facts.breakpoint;
+        let temporary = !proc.has_breakpoint(ret);
+        if temporary {
+            proc.set_breakpoint(ret)?;
+        }
+        let mut result = Err(FreezeError::Failed("schedEnableUser did not return on the idle thread".into()));
+        for _ in 0..64 {
+            proc.resume(ResumeMode::Only(vec![tid]))?;
+            match proc.wait()? {
+                StopEvent::Breakpoint { tid: t, pc } if t == tid && pc == ret => {
+                    result = Ok(true);
+                    break;
+                }
+                StopEvent::Exited { code } => return Err(FreezeError::Exited(code)),
+                StopEvent::Killed { signal } => return Err(FreezeError::Exited(128 + signal)),
+                _ => {}
+            }
+        }
+        if temporary {
+            proc.remove_breakpoint(ret)?;
+        }
+        // Back to the futex wait (restarted by the kernel: orig_rax).
+        proc.set_regs(tid, &saved)?;
+        proc.set_fp_regs(tid, &saved_fp)?;
+        result
+    }
+
+    /// An idle M (see [`Self::enable_user_on_idle_thread`]): on its g0
+    /// stack with no current goroutine, holding no runtime lock (`m.locks`
+    /// is raised by lock2 before it waits), blocked in futex (stopm,
+    /// stoplockedm, sysmon's notetsleep) or epoll (findRunnable's netpoll).
+    /// Parked Ms (stopm) first.
+    fn idle_thread(&self, proc: &Process, pcln: &Pclntab) -> Result<Option<Tid>, FreezeError> {
+        let l = &self.facts.layout;
+        let mut fallback = None;
+        for tid in proc.threads() {
+            let Ok(regs) = proc.regs(tid) else { continue };
+            let sc = regs.orig_rax();
+            if sc != libc::SYS_futex as u64 {
+                continue;
+            }
+            let Ok(g) = proc.read_u64(regs.fs_base().wrapping_add(versions::TLS_G_OFFSET as u64)) else { continue };
+            if g == 0 {
+                continue;
+            }
+            let Ok(m) = proc.read_u64(g + l.g_m) else { continue };
+            if m == 0 || proc.read_u64(m + l.m_g0).ok() != Some(g) || proc.read_u64(m + l.m_curg).ok() != Some(0) {
+                continue;
+            }
+            if proc.read_u32(m + self.facts.m_locks).ok() != Some(0) {
+                continue;
+            }
+            let lo = proc.read_u64(g + l.g_stack_lo).unwrap_or(u64::MAX);
+            if regs.sp() < lo.saturating_add(versions::IDLE_THREAD_STACK_NEEDED) {
+                continue;
+            }
+            let frames = unwind(proc, pcln, UnwindStart { pc: regs.pc(), sp: regs.sp(), bp: regs.bp() }, 16);
+            let parked = |n: &str| frames.iter().any(|f| f.function.as_deref() == Some(n));
+            if parked("runtime.stopm") {
+                return Ok(Some(tid));
+            }
+            // Not sysmon (its sleep must keep its timeout) nor the netpoll
+            // M (its wait must keep its deadline): a locked M parked for its
+            // goroutine (the call's own thread) is as idle as stopm's.
+            if parked("runtime.stoplockedm") {
+                fallback.get_or_insert(tid);
+            }
+        }
+        Ok(fallback)
+    }
+
+    /// Ends sysmon's deep sleep. While frozen every P idles, so sysmon sleeps
+    /// on `sched.sysmonnote` for up to 60 s (runtime/proc.go sysmon); after
+    /// the thaw, timers that came due and Ps stuck in system calls are only
+    /// serviced once it wakes. What exitsyscall does to wake it
+    /// (`sysmonwait = false; notewakeup(&sched.sysmonnote)`) is done here
+    /// with memory writes (every thread is stopped) and a signal that
+    /// interrupts its futex wait; notetsleep then sees the key set.
+    fn wake_sysmon(&self, proc: &mut Process) -> Result<(), FreezeError> {
+        let s = &self.facts.sched;
+        if let (Some(wait), Some(key)) = (s.sysmonwait, s.sysmonnote_key) {
+            if read_u8(proc, wait)? != 0 && proc.read_u64(key)? == 0 {
+                proc.write_memory(wait, &[0])?;
+                proc.write_memory(key, &1u64.to_le_bytes())?;
+            }
+        }
+        for tid in proc.threads() {
+            sigurg(proc.pid(), tid);
+        }
+        Ok(())
+    }
+
+    /// `schedEnableUser(true)` done by the debugger (runtime/proc.go):
+    /// `sched.disable.user = false; globrunqputbatch(&sched.disable.runnable)`,
+    /// under `sched.lock`, which must be free (no thread stopped in a
+    /// critical section): if it is held, the threads run (still frozen) a
+    /// moment until it is released.
+    fn splice_runnable(&mut self, proc: &mut Process) -> Result<(), FreezeError> {
+        let s = self.facts.sched.clone();
+        let interrupter = proc.interrupter();
+        let mut attempts = 0;
+        while versions::runtime_mutex_held(self.facts.version.as_ref(), proc.read_u64(s.lock_key)?) {
+            attempts += 1;
+            if attempts > THAW_LOCK_ATTEMPTS {
+                return Err(FreezeError::Failed("the scheduler lock stayed held; the program's goroutines could not be thawed".into()));
+            }
+            proc.resume(ResumeMode::All)?;
+            std::thread::sleep(Duration::from_micros(100));
+            interrupter.interrupt()?;
+            loop {
+                match proc.wait()? {
+                    StopEvent::Interrupted { .. } => break,
+                    StopEvent::Exited { code } => return Err(FreezeError::Exited(code)),
+                    StopEvent::Killed { signal } => return Err(FreezeError::Exited(128 + signal)),
+                    _ => {
+                        if !interrupter.is_pending() {
+                            break;
+                        }
+                        proc.resume(ResumeMode::All)?;
+                    }
+                }
+            }
+        }
+        let dr = s.disable_runnable;
+        let head = proc.read_u64(dr + s.gq_head)?;
+        let tail = proc.read_u64(dr + s.gq_tail)?;
+        let n = match (s.gq_size, s.disable_n) {
+            (Some(off), _) => proc.read_u32(dr + off)?,
+            (None, Some(addr)) => proc.read_u32(addr)?,
+            (None, None) => 0,
+        };
+        if head != 0 {
+            let rq = s.runq;
+            let rtail = proc.read_u64(rq + s.gq_tail)?;
+            if rtail != 0 {
+                proc.write_memory(rtail + s.g_schedlink, &head.to_le_bytes())?;
+            } else {
+                proc.write_memory(rq + s.gq_head, &head.to_le_bytes())?;
+            }
+            proc.write_memory(rq + s.gq_tail, &tail.to_le_bytes())?;
+            match (s.gq_size, s.runqsize) {
+                (Some(off), _) => {
+                    let cur = proc.read_u32(rq + off)?;
+                    proc.write_memory(rq + off, &cur.wrapping_add(n).to_le_bytes())?;
+                }
+                (None, Some(addr)) => {
+                    let cur = proc.read_u32(addr)?;
+                    proc.write_memory(addr, &cur.wrapping_add(n).to_le_bytes())?;
+                }
+                (None, None) => {}
+            }
+            proc.write_memory(dr + s.gq_head, &0u64.to_le_bytes())?;
+            proc.write_memory(dr + s.gq_tail, &0u64.to_le_bytes())?;
+        }
+        if let Some(off) = s.gq_size {
+            proc.write_memory(dr + off, &0u32.to_le_bytes())?;
+        }
+        if let Some(addr) = s.disable_n {
+            proc.write_memory(addr, &0u32.to_le_bytes())?;
+        }
+        proc.write_memory(s.disable_user, &[0])?;
+        Ok(())
+    }
+
+    /// The call's goroutine waits (parked): what for and where.
+    fn blocked_info(&self, proc: &Process, pcln: &Pclntab, started: Instant) -> Option<Blocked> {
+        let g = read_goroutine(proc, &self.facts.layout, self.call_g?).ok()?;
+        if g.status != GStatus::Waiting {
+            return None;
+        }
+        let reasons = wait_reason_table(proc, &self.facts.layout);
+        let wait_reason = reasons.get(g.wait_reason as usize).cloned().unwrap_or_default();
+        let frames = unwind(proc, pcln, UnwindStart { pc: g.sched_pc, sp: g.sched_sp, bp: g.sched_bp }, 64);
+        let user = frames.iter().find(|f| {
+            f.function.as_deref().is_some_and(|n| !(n.starts_with("runtime.") || n.starts_with("internal/") || n.starts_with("sync.") || n.starts_with("debugCall")))
+        });
+        Some(Blocked {
+            goroutine: g.id,
+            wait_reason,
+            function: user.and_then(|f| f.function.as_deref().map(str::to_string)),
+            file: user.and_then(|f| f.file.as_deref().map(str::to_string)),
+            line: user.map(|f| f.line).unwrap_or(0),
+            after: started.elapsed(),
+        })
+    }
+}
+
+/// For a goroutine stopped at `start`: the return address into its first
+/// user frame, when the runtime frames above it are not just parking or
+/// preemption plumbing (see [`PARK_FRAMES`]); None when it is at user level
+/// (or nothing better is known).
+fn internal_return(proc: &Process, pcln: &Pclntab, start: UnwindStart) -> Option<u64> {
+    let frames = unwind(proc, pcln, start, 64);
+    let mut internal = false;
+    for f in &frames {
+        let physical_runtime = pcln.func_for_pc(f.lookup_pc).is_none_or(|func| func.is_runtime());
+        if !physical_runtime {
+            // The first user frame: a return address only if it is a caller.
+            return if internal && f.physical > 0 { Some(f.pc) } else { None };
+        }
+        let name = f.function.as_deref().unwrap_or("");
+        if is_runtime_name(name) && !PARK_FRAMES.contains(&name) {
+            internal = true;
+        }
+    }
+    None
+}
+
+/// Interrupts the process when a deadline passes (the watchdog of a frozen
+/// call). The call loop re-arms it after each check.
+struct Watchdog {
+    shared: Arc<(Mutex<WatchState>, Condvar)>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+#[derive(Default)]
+struct WatchState {
+    deadline: Option<Instant>,
+    stop: bool,
+}
+
+impl Watchdog {
+    fn start(interrupter: Interrupter) -> Watchdog {
+        let shared = Arc::new((Mutex::new(WatchState::default()), Condvar::new()));
+        let s2 = Arc::clone(&shared);
+        let thread = std::thread::Builder::new()
+            .name("stillgo-freeze-watchdog".into())
+            .spawn(move || {
+                let (lock, cv) = &*s2;
+                let Ok(mut st) = lock.lock() else { return };
+                loop {
+                    if st.stop {
+                        return;
+                    }
+                    match st.deadline {
+                        None => match cv.wait(st) {
+                            Ok(g) => st = g,
+                            Err(_) => return,
+                        },
+                        Some(d) => {
+                            let now = Instant::now();
+                            if now >= d {
+                                st.deadline = None;
+                                if let Err(e) = interrupter.interrupt() {
+                                    tracing::debug!(%e, "watchdog interrupt");
+                                }
+                                continue;
+                            }
+                            match cv.wait_timeout(st, d - now) {
+                                Ok((g, _)) => st = g,
+                                Err(_) => return,
+                            }
+                        }
+                    }
+                }
+            })
+            .ok();
+        Watchdog { shared, thread }
+    }
+
+    fn arm(&self, after: Duration) {
+        let (lock, cv) = &*self.shared;
+        if let Ok(mut st) = lock.lock() {
+            st.deadline = Some(Instant::now() + after);
+            cv.notify_all();
+        }
+    }
+
+    fn disarm(&self) {
+        let (lock, cv) = &*self.shared;
+        if let Ok(mut st) = lock.lock() {
+            st.deadline = None;
+            cv.notify_all();
+        }
+    }
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        {
+            let (lock, cv) = &*self.shared;
+            if let Ok(mut st) = lock.lock() {
+                st.stop = true;
+                st.deadline = None;
+            }
+            cv.notify_all();
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// [`CallHooks`] for a call in the frozen world: the call's goroutine is
+/// recorded, a watchdog reports a call blocked on frozen goroutines to
+/// `on_blocked`, and freezer breakpoints hit by the call are stepped over.
+pub struct FrozenCall<'a> {
+    pub freezer: &'a mut Freezer,
+    pub pcln: &'a Pclntab,
+    pub on_blocked: &'a mut dyn FnMut(&Blocked) -> BlockedChoice,
+    watchdog: Option<Watchdog>,
+    started: Instant,
+    /// A thaw was asked for while sched.lock was held: retry soon.
+    thaw_pending: bool,
+    /// When the next blocked-call check is due (interrupts before it are
+    /// for breakpoint bookkeeping, or the user's Ctrl-C).
+    check_due: Instant,
+}
+
+impl<'a> FrozenCall<'a> {
+    pub fn new(freezer: &'a mut Freezer, pcln: &'a Pclntab, on_blocked: &'a mut dyn FnMut(&Blocked) -> BlockedChoice) -> Self {
+        FrozenCall { freezer, pcln, on_blocked, watchdog: None, started: Instant::now(), thaw_pending: false, check_due: Instant::now() + BLOCKED_AFTER }
+    }
+
+    /// Ends the watchdog and consumes an interrupt it may have sent after
+    /// the call's last event, so it does not surface as a user stop later.
+    /// Call with every thread stopped, after the injection returned.
+    pub fn finish(mut self, proc: &mut Process) -> Result<(), FreezeError> {
+        self.watchdog = None;
+        let interrupter = proc.interrupter();
+        let mut guard = 0;
+        while interrupter.is_pending() && proc.is_alive() && guard < 16 {
+            guard += 1;
+            // The world is still frozen (or the call is over): running the
+            // threads until the stop arrives changes no user state.
+            proc.resume(ResumeMode::All)?;
+            match proc.wait()? {
+                StopEvent::Exited { code } => return Err(FreezeError::Exited(code)),
+                StopEvent::Killed { signal } => return Err(FreezeError::Exited(128 + signal)),
+                StopEvent::Breakpoint { tid, pc } if self.freezer.frozen && self.freezer.bps.contains(&pc) => {
+                    self.freezer.exempt_returned(proc, tid, pc)?;
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+impl CallHooks for FrozenCall<'_> {
+    fn resume_mode(&mut self, _call_tid: Tid) -> ResumeMode {
+        ResumeMode::All
+    }
+
+    fn call_started(&mut self, proc: &mut Process, call_g: u64) -> Result<(), CallError> {
+        self.freezer.call_g = Some(call_g);
+        self.started = Instant::now();
+        self.check_due = self.started + BLOCKED_AFTER;
+        let w = Watchdog::start(proc.interrupter());
+        w.arm(BLOCKED_AFTER);
+        self.watchdog = Some(w);
+        Ok(())
+    }
+
+    fn foreign_event(&mut self, proc: &mut Process, ev: &StopEvent) -> Result<EventAction, CallError> {
+        if !self.freezer.frozen {
+            if tracing::enabled!(tracing::Level::TRACE) {
+                if let StopEvent::Interrupted { .. } = ev {
+                    for t in proc.threads() {
+                        if let Ok(r) = proc.regs(t) {
+                            let f = self.pcln.func_for_pc(r.pc()).map(|f| f.name.to_string());
+                            tracing::trace!(t, pc = r.pc(), ?f, orig = r.orig_rax() as i64, "thawed call still running");
+                        }
+                    }
+                }
+                if let Some(w) = &self.watchdog {
+                    w.arm(Duration::from_secs(2));
+                }
+            }
+            return Ok(EventAction::Continue);
+        }
+        self.freezer.readd_bps(proc)?;
+        if let StopEvent::Breakpoint { tid, pc } = *ev {
+            if self.freezer.bps.contains(&pc) {
+                // An exempt goroutine back in user code: freeze it there.
+                // (The call's own goroutine passing the same place steps over.)
+                self.freezer.exempt_returned(proc, tid, pc)?;
+                if !self.freezer.readd.is_empty() {
+                    if let Some(w) = &self.watchdog {
+                        w.arm(Duration::from_millis(2));
+                    }
+                }
+            }
+            return Ok(EventAction::Continue);
+        }
+        let StopEvent::Interrupted { .. } = ev else {
+            // Other breakpoints, signals: stepped over / delivered on resume.
+            return Ok(EventAction::Continue);
+        };
+        let rearm = |w: &Option<Watchdog>, d: Duration| {
+            if let Some(w) = w {
+                w.arm(d);
+            }
+        };
+        if self.thaw_pending {
+            self.thaw_now(proc)?;
+            return Ok(EventAction::Continue);
+        }
+        let now = Instant::now();
+        if now < self.check_due {
+            rearm(&self.watchdog, self.check_due - now);
+            return Ok(EventAction::Continue);
+        }
+        self.check_due = now + BLOCKED_AFTER;
+        match self.freezer.blocked_info(proc, self.pcln, self.started) {
+            None => rearm(&self.watchdog, BLOCKED_AFTER),
+            Some(b) => {
+                let choice = (self.on_blocked)(&b);
+                self.freezer.blocked = Some(b);
+                self.check_due = Instant::now() + BLOCKED_AFTER;
+                match choice {
+                    BlockedChoice::Wait => rearm(&self.watchdog, BLOCKED_AFTER),
+                    BlockedChoice::Thaw => self.thaw_now(proc)?,
+                }
+            }
+        }
+        Ok(EventAction::Continue)
+    }
+}
+
+impl FrozenCall<'_> {
+    fn thaw_now(&mut self, proc: &mut Process) -> Result<(), CallError> {
+        // thaw() lets the (frozen) threads run briefly itself when the
+        // scheduler lock is held; an error here leaves the patches in place
+        // and is retried at the next watchdog tick.
+        match self.freezer.thaw_with(proc, self.pcln, false) {
+            Ok(()) => {
+                self.thaw_pending = false;
+                self.freezer.thawed_for_blocked = true;
+                if let Some(w) = &self.watchdog {
+                    if tracing::enabled!(tracing::Level::TRACE) {
+                        w.arm(Duration::from_secs(2));
+                    } else {
+                        w.disarm();
+                    }
+                }
+                Ok(())
+            }
+            Err(FreezeError::Exited(c)) => Err(CallError::Exited(c)),
+            Err(e) => {
+                tracing::debug!(%e, "thaw during a blocked call; retrying");
+                self.thaw_pending = true;
+                if let Some(w) = &self.watchdog {
+                    w.arm(Duration::from_millis(5));
+                }
+                Ok(())
+            }
+        }
+    }
+}

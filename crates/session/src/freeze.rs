@@ -1,0 +1,119 @@
+//! Calls with the world frozen (issue 4): the session side of
+//! `stillgo_eval::freeze`. A call freezes every other user goroutine before
+//! its first injection (argument allocations included) and thaws them when
+//! the whole expression is done, on every path (success, panic, refusal,
+//! error): the process is never left frozen between commands.
+
+use stillgo_eval::call::{self as ec, CallEnv, CallError};
+use stillgo_eval::freeze::{Blocked, BlockedChoice, FreezeFacts, Freezer, FrozenCall};
+use stillgo_proc::{Process, Tid};
+
+use crate::call::{CallOptions, CallOutcome};
+use crate::{Result, Session, SessionError};
+
+/// What the freezer did during one `call`.
+#[derive(Debug, Clone, Default)]
+pub struct FreezeReport {
+    /// The other goroutines were frozen during the call.
+    pub frozen: bool,
+    /// The call blocked on the frozen world (reported to the handler).
+    pub blocked: Option<Blocked>,
+    /// The world was thawed before the call ended (the handler chose thaw).
+    pub thawed_early: bool,
+    /// Rounds of preemption requests needed to stop the other goroutines.
+    pub rounds: u32,
+}
+
+/// The freezer of one `call` and whom to ask when the call blocks.
+pub(crate) struct FrozenCtx<'h> {
+    pub(crate) freezer: Freezer,
+    pub(crate) on_blocked: &'h mut dyn FnMut(&Blocked) -> BlockedChoice,
+}
+
+impl Session {
+    /// Runs `expr`'s calls; unless `opts.thaw`, every other user goroutine
+    /// stays frozen meanwhile. `on_blocked` is asked what to do when the
+    /// call waits a second on something only a frozen goroutine can provide
+    /// (again every second while the answer is `Wait`).
+    pub fn call_frozen_with(
+        &mut self,
+        expr: &str,
+        opts: CallOptions,
+        on_blocked: &mut dyn FnMut(&Blocked) -> BlockedChoice,
+    ) -> Result<(CallOutcome, FreezeReport)> {
+        if opts.thaw {
+            let (r, _) = self.call_in(expr, opts, None);
+            return Ok((r?, FreezeReport::default()));
+        }
+        let facts = self.freeze_facts()?;
+        let ctx = FrozenCtx { freezer: Freezer::new(facts), on_blocked };
+        let (result, ctx) = self.call_in(expr, opts, Some(ctx));
+        let mut report = FreezeReport::default();
+        let Some(mut ctx) = ctx else { return Ok((result?, report)) };
+        report.frozen = ctx.freezer.rounds > 0 || ctx.freezer.is_frozen() || ctx.freezer.blocked.is_some();
+        report.blocked = ctx.freezer.blocked.take();
+        report.thawed_early = ctx.freezer.thawed_for_blocked;
+        report.rounds = ctx.freezer.rounds;
+        // Thaw on every path; a thaw failure wins over the call's result
+        // (the user must know the program may be left frozen).
+        let bin = self.program.bin.clone();
+        let thawed = match self.proc.as_mut() {
+            Some(p) if p.is_alive() => ctx.freezer.thaw(p, bin.pclntab()),
+            _ => Ok(()),
+        };
+        self.invalidate();
+        if let Err(e) = thawed {
+            return Err(SessionError::Invalid(format!("{e}; the program may stay frozen: detach or kill it")));
+        }
+        Ok((result?, report))
+    }
+
+    fn freeze_facts(&mut self) -> Result<FreezeFacts> {
+        let layout = self.program.layout()?.clone();
+        let dwarf = self.program.dwarf.clone();
+        let bin = self.program.bin.clone();
+        FreezeFacts::resolve(dwarf.as_deref(), bin.pclntab(), &layout, self.program.go_version.as_ref())
+            .map_err(|e| SessionError::Invalid(e.to_string()))
+    }
+
+    /// Freezes the world around the call thread `tid`.
+    pub(crate) fn freeze_for(&mut self, ctx: &mut FrozenCtx<'_>, tid: Tid) -> Result<()> {
+        let bin = self.program.bin.clone();
+        self.invalidate();
+        let r = ctx.freezer.freeze(self.proc_mut()?, bin.pclntab(), tid);
+        self.invalidate();
+        match r {
+            Ok(()) => Ok(()),
+            Err(stillgo_eval::freeze::FreezeError::Exited(code)) => {
+                let s = crate::Stop::Exited { code };
+                self.process_gone(&s);
+                self.last_stop = Some(s);
+                Err(SessionError::Invalid(format!("the program exited while its goroutines were being frozen (status {code})")))
+            }
+            Err(e) => Err(SessionError::Invalid(e.to_string())),
+        }
+    }
+}
+
+/// One injection with the freezer's hooks.
+pub(crate) fn inject_frozen(
+    proc: &mut Process,
+    ctx: &mut FrozenCtx<'_>,
+    tid: Tid,
+    env: &CallEnv,
+    spec: &ec::CallSpec,
+    layout: &ec::FrameLayout,
+) -> std::result::Result<ec::CallOutcome, CallError> {
+    let mut hooks = FrozenCall::new(&mut ctx.freezer, env.pcln, &mut *ctx.on_blocked);
+    let res = ec::inject_with(proc, tid, env, spec, layout, &mut hooks);
+    if proc.is_alive() {
+        if let Err(e) = hooks.finish(proc) {
+            return match (res, e) {
+                (_, stillgo_eval::freeze::FreezeError::Exited(c)) => Err(CallError::Exited(c)),
+                (Ok(_), e) => Err(e.into()),
+                (Err(r), _) => Err(r),
+            };
+        }
+    }
+    res
+}

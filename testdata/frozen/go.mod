@@ -1,0 +1,3 @@
+module frozen
+
+go 1.22

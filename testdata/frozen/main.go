@@ -1,0 +1,251 @@
+// Program for the frozen-world tests (issue 4): background goroutines bump
+// their own counters in different ways, and the debugger checks that no
+// counter moves while it runs injected calls with the world frozen.
+// Helpers called through `call` are //go:noinline so optimized builds keep them.
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Counters, each written by one goroutine only.
+var (
+	spins  [4]uint64 // tight loops without calls
+	sleeps uint64    // timer sleeps
+	allocs uint64    // allocation loop (keeps the GC busy)
+	pings  uint64    // channel ping-pong
+	pongs  uint64
+	sysc   uint64 // system calls (getpid)
+	writes uint64 // small file writes
+)
+
+var (
+	sink     []byte
+	sinkMu   sync.Mutex
+	held     sync.Mutex // held by holder until a call asks for it
+	release  atomic.Int32
+	feed     = make(chan int)
+	wantFeed atomic.Int32
+	started  sync.WaitGroup
+	tmpDir   string
+	probeHit int
+)
+
+//go:noinline
+func spin(i int) {
+	started.Done()
+	for {
+		spins[i]++
+	}
+}
+
+func sleeper() {
+	started.Done()
+	for {
+		time.Sleep(time.Millisecond)
+		sleeps++
+	}
+}
+
+func allocator() {
+	started.Done()
+	for {
+		sink = make([]byte, 64<<10)
+		allocs++
+	}
+}
+
+func pinger(ping, pong chan int) {
+	started.Done()
+	for {
+		ping <- 1
+		<-pong
+		pings++
+	}
+}
+
+func ponger(ping, pong chan int) {
+	started.Done()
+	for {
+		<-ping
+		pongs++
+		pong <- 1
+	}
+}
+
+// syscaller loops on a raw system call (getpid). os.Getpid alone would make
+// the loop almost never preemptible (it runs in assembly the runtime never
+// preempts asynchronously, and inlined code without a prologue), for Go's
+// own scheduler as much as for the debugger: bumpSys adds a prologue.
+func syscaller() {
+	started.Done()
+	for {
+		os.Getpid()
+		bumpSys()
+	}
+}
+
+//go:noinline
+func bumpSys() { sysc++ }
+
+func writer() {
+	started.Done()
+	f, err := os.Create(filepath.Join(tmpDir, "w.txt"))
+	if err != nil {
+		panic(err)
+	}
+	for {
+		f.WriteAt([]byte("x"), 0)
+		writes++
+	}
+}
+
+// holder takes `held` and gives it back only when lockHeld asks (so a
+// frozen holder blocks lockHeld, a thawed one lets it finish); feeder sends
+// on `feed` only when recvFeed asks.
+func holder() {
+	held.Lock()
+	started.Done()
+	for {
+		for release.Load() == 0 {
+			time.Sleep(time.Millisecond)
+		}
+		release.Store(0)
+		held.Unlock()
+		time.Sleep(time.Millisecond)
+		held.Lock()
+	}
+}
+
+func feeder() {
+	started.Done()
+	for {
+		time.Sleep(time.Millisecond)
+		if wantFeed.Load() == 1 {
+			wantFeed.Store(0)
+			feed <- 1
+		}
+	}
+}
+
+// ---- helpers called by the debugger ----------------------------------------
+
+//go:noinline
+func nop() int { return 7 }
+
+//go:noinline
+func format() string { return fmt.Sprintf("%d-%s", 42, "x") }
+
+//go:noinline
+func gcNow() int {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return int(ms.NumGC & 0) + 1
+}
+
+//go:noinline
+func nap() int {
+	time.Sleep(50 * time.Millisecond)
+	return 2
+}
+
+//go:noinline
+func bigAlloc() int {
+	b := make([]byte, 64<<20)
+	b[len(b)-1] = 1
+	sink = b[:16]
+	return len(b) >> 20
+}
+
+//go:noinline
+func lockTwice() int {
+	sinkMu.Lock()
+	sinkMu.Unlock()
+	sinkMu.Lock()
+	sinkMu.Unlock()
+	return 2
+}
+
+//go:noinline
+func writeFile() int {
+	if err := os.WriteFile(filepath.Join(tmpDir, "call.txt"), []byte("hello"), 0o644); err != nil {
+		return -1
+	}
+	return 5
+}
+
+// spawnAndWait starts a goroutine and waits for it: goroutines a call
+// starts must run with the call.
+//
+//go:noinline
+func spawnAndWait() int {
+	done := make(chan int)
+	go func() { done <- 11 }()
+	return <-done
+}
+
+// Blocked cases: only frozen goroutines could unblock these.
+//
+//go:noinline
+func recvFeed() int {
+	wantFeed.Store(1)
+	return <-feed
+}
+
+//go:noinline
+func lockHeld() int {
+	release.Store(1)
+	held.Lock()
+	held.Unlock()
+	return 3
+}
+
+//go:noinline
+func probe(n int) int {
+	probeHit += n // BP:probe
+	return probeHit
+}
+
+// keep references the helpers so the linker keeps them for `call`.
+var keep = []any{nop, format, gcNow, nap, bigAlloc, lockTwice, writeFile, spawnAndWait, recvFeed, lockHeld}
+
+func main() {
+	if len(os.Args) > 99 {
+		fmt.Println(keep...)
+	}
+	var err error
+	tmpDir, err = os.MkdirTemp("", "stillgo-frozen")
+	if err != nil {
+		panic(err)
+	}
+	defer os.RemoveAll(tmpDir)
+	started.Add(len(spins) + 9)
+	for i := range spins {
+		go spin(i)
+	}
+	go sleeper()
+	go allocator()
+	ping, pong := make(chan int), make(chan int)
+	go pinger(ping, pong)
+	go ponger(ping, pong)
+	go syscaller()
+	go writer()
+	go holder()
+	go feeder()
+	go func() {
+		started.Done()
+		select {}
+	}()
+	started.Wait()
+	for i := 1; ; i++ {
+		time.Sleep(100 * time.Millisecond)
+		probe(i)
+	}
+}
