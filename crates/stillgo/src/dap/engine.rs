@@ -221,11 +221,7 @@ impl Engine {
             }
             "configurationDone" => {
                 self.out.respond(req, Ok(None));
-                if self.stop_on_entry {
-                    self.report(Stop::Entry);
-                } else {
-                    self.resume(Resume::Continue);
-                }
+                self.start_running();
                 Ok(None)
             }
             "setBreakpoints" => {
@@ -305,11 +301,7 @@ impl Engine {
                 self.shared.quitting.store(false, Ordering::SeqCst);
                 self.restart()?;
                 self.out.respond(req, Ok(None));
-                if self.stop_on_entry {
-                    self.report(Stop::Entry);
-                } else {
-                    self.resume(Resume::Continue);
-                }
+                self.start_running();
                 Ok(None)
             }
             "disconnect" => {
@@ -676,6 +668,16 @@ impl Engine {
     }
 
     // ---- running ------------------------------------------------------------------
+
+    /// After configuration or a restart: report the entry stop when asked
+    /// to (`stopOnEntry`), else let the program run.
+    fn start_running(&mut self) {
+        if self.stop_on_entry {
+            self.report(Stop::Entry);
+        } else {
+            self.resume(Resume::Continue);
+        }
+    }
 
     /// Runs the program and reports how it stopped. Handles logpoints (print
     /// and go on) and breakpoint changes made while it ran.
