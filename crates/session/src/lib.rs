@@ -309,15 +309,10 @@ impl Session {
             return Ok(m.clone());
         }
         let mut m = HashMap::new();
-        if let Some(layout) = self.program.layout.clone() {
-            let proc = self.proc()?;
-            for tid in proc.threads() {
-                let Ok(regs) = proc.regs(tid) else { continue };
-                if let Ok(Some(gaddr)) = goroutines::thread_goroutine_addr(proc, &layout, regs.fs_base()) {
-                    if let Ok(g) = goroutines::read_goroutine(proc, &layout, gaddr) {
-                        m.insert(tid, g.id);
-                    }
-                }
+        for tid in self.proc()?.threads() {
+            // A thread that cannot be read (exiting) just has no goroutine.
+            if let Ok(Some(id)) = self.read_thread_goroutine(tid) {
+                m.insert(tid, id);
             }
         }
         self.cache.thread_g = Some(m.clone());
@@ -334,16 +329,20 @@ impl Session {
         if let Some(g) = self.cache.one_thread_g.get(&tid) {
             return Ok(*g);
         }
-        let mut id = None;
-        if let Some(layout) = &self.program.layout {
-            let proc = self.proc()?;
-            let regs = proc.regs(tid)?;
-            if let Some(gaddr) = goroutines::thread_goroutine_addr(proc, layout, regs.fs_base())? {
-                id = Some(goroutines::read_goroutine(proc, layout, gaddr)?.id);
-            }
-        }
+        let id = self.read_thread_goroutine(tid)?;
         self.cache.one_thread_g.insert(tid, id);
         Ok(id)
+    }
+
+    /// Reads which goroutine `tid` runs (its TLS g, or its M's curg).
+    fn read_thread_goroutine(&self, tid: Tid) -> Result<Option<u64>> {
+        let Some(layout) = &self.program.layout else { return Ok(None) };
+        let proc = self.proc()?;
+        let regs = proc.regs(tid)?;
+        match goroutines::thread_goroutine_addr(proc, layout, regs.fs_base())? {
+            Some(gaddr) => Ok(Some(goroutines::read_goroutine(proc, layout, gaddr)?.id)),
+            None => Ok(None),
+        }
     }
 
     fn thread_of_goroutine(&mut self, gid: u64) -> Result<Option<Tid>> {
