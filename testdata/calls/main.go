@@ -217,6 +217,9 @@ func tick() {
 
 var counter int
 
+// genResult keeps generics' result (not printed: the tests check main's output).
+var genResult int
+
 // keep makes the linker keep every function the tests call (the debugger
 // calls them; nothing else in the program does).
 var keep = []any{
@@ -266,6 +269,9 @@ func inner(v int) int {
 }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "busy" {
+		startBusy()
+	}
 	block := make(chan int)
 	ready := make(chan bool)
 	go parked(block, ready, 7)
@@ -288,6 +294,8 @@ func main() {
 		total += work(i)
 	}
 	total += outer(5)
+	genResult = generics()
+	statsResult = readStats()
 	ng := runtime.NumGoroutine()
 	fmt.Println("total", total, len(keep), counter, ng > 0) // BP:after
 	os.Exit(0)

@@ -61,6 +61,9 @@ pub(crate) struct Target<'h> {
     check_stacks: Vec<(u64, u64)>,
     /// The frozen world the calls run in (None: every thread runs).
     pub(crate) frozen: std::cell::RefCell<Option<crate::freeze::FrozenCtx<'h>>>,
+    /// Fresh allocations the next injections must keep alive
+    /// (stillgo_eval::call::CallEnv::roots).
+    roots: std::cell::RefCell<Vec<u64>>,
 }
 
 impl From<CallError> for SessionError {
@@ -187,7 +190,7 @@ impl Session {
         let g = self.find_goroutine(gid)?;
         if g.status == GStatus::Running {
             let tid = self.current_thread()?;
-            return Ok(Target { tid, stack_lo: Some(g.stack_lo), check_stacks: vec![(g.stack_lo, g.stack_hi)], frozen: Default::default() });
+            return Ok(Target { tid, stack_lo: Some(g.stack_lo), check_stacks: vec![(g.stack_lo, g.stack_hi)], frozen: Default::default(), roots: Default::default() });
         }
         let mut candidates: Vec<Tid> = Vec::new();
         if let Some(Stop::Breakpoint { tid, .. } | Stop::StepDone { tid, .. } | Stop::Interrupted { tid } | Stop::Signal { tid, .. }) = &self.last_stop {
@@ -210,6 +213,7 @@ impl Session {
                     stack_lo: Some(rg.stack_lo),
                     check_stacks: vec![(rg.stack_lo, rg.stack_hi), (g.stack_lo, g.stack_hi)],
                     frozen: Default::default(),
+                    roots: Default::default(),
                 });
             }
         }
@@ -375,19 +379,82 @@ impl Session {
     }
 
     /// Makes the allocations a call needs, then runs it.
+    ///
+    /// Other goroutines run during every injected call, so the garbage
+    /// collector runs too, and a new object must stay reachable from the
+    /// moment it is allocated until the call references it:
+    ///
+    /// * every object is recorded in a holder, an array of pointers
+    ///   allocated first, and the holder (with the first objects) is a root
+    ///   of every later injection (CallEnv::roots: debugCallV2 saves the
+    ///   registers in its frame, which the collector scans conservatively);
+    /// * that only protects an object from the marking phases that scan the
+    ///   goroutine after the object exists. A marking phase that starts
+    ///   during the injection that allocates it may scan the goroutine
+    ///   first, and free the object at its end. So an allocation is kept
+    ///   only if no collection started during its injection
+    ///   (`runtime.work.cycles`, incremented when a cycle starts:
+    ///   runtime/mgc.go gcStart), and made again otherwise. An object
+    ///   allocated while marking is allocated black (runtime/malloc.go), and
+    ///   one allocated with no cycle starting is scanned through the holder
+    ///   by the next cycle.
+    ///
+    /// (The runtime's pinner for debuggers, `runtime.debugPinnerV1`, Go
+    /// 1.23+, does not close that window: the object is pinned by a later
+    /// injection, by which time that collection may have freed it. Tested:
+    /// pinning alone still let such objects be freed under a busy
+    /// collector.)
     fn run_prepared(&mut self, target: &Target, mut p: Prepared) -> Result<ec::CallOutcome> {
         let allocs = std::mem::take(&mut p.allocs);
+        if allocs.is_empty() {
+            return self.inject_spec(target, &p.spec, &p.layout);
+        }
+        let r = self.allocate_and_run(target, p, &allocs);
+        target.roots.borrow_mut().clear();
+        r
+    }
+
+    fn allocate_and_run(&mut self, target: &Target, mut p: Prepared, allocs: &[ec::Alloc]) -> Result<ec::CallOutcome> {
+        let dwarf = self.program.dwarf()?.clone();
+        let bin = self.program.bin.clone();
+        let rtype = {
+            let reader = Reader::new(self.proc()?, &dwarf, bin.pclntab());
+            let scope = Scope::new(&reader, &[], Some("main.main"));
+            ec::pointer_rtype(&scope)?
+        };
+        let slots = (allocs.len() + allocs.iter().filter(|a| a.map.is_some()).count()) as u64;
+        let holder = self.allocate_fresh(target, 8 * slots, rtype)?;
+        target.roots.borrow_mut().push(holder);
+        let mut held = 0u64;
+        let mut hold = |s: &mut Self, addr: u64| -> Result<()> {
+            if held >= slots {
+                return Err(SessionError::Invalid("internal: more allocations than planned".into()));
+            }
+            s.proc_mut()?.write_memory(holder + 8 * held, &addr.to_le_bytes())?;
+            held += 1;
+            let mut roots = target.roots.borrow_mut();
+            if roots.len() < ec::MAX_ROOTS {
+                roots.push(addr);
+            }
+            Ok(())
+        };
         // Addresses of children, to write into their parent's data.
         let mut pending: Vec<Vec<(usize, u64)>> = vec![Vec::new(); allocs.len()];
         let bad = |what: &str| SessionError::Invalid(format!("internal: allocation {what} out of range"));
         for (i, a) in allocs.iter().enumerate() {
-            let addr = self.allocate(target, a.data.len() as u64, a.rtype)?;
+            let addr = self.allocate_fresh(target, a.data.len() as u64, a.rtype)?;
+            hold(self, addr)?;
             let mut data = a.data.clone();
             let patches = a.inner.iter().map(|(pos, off)| (*pos, addr + *off as u64)).chain(pending[i].iter().copied());
             for (pos, ptr) in patches.collect::<Vec<_>>() {
                 data.get_mut(pos..pos + 8).ok_or_else(|| bad("patch"))?.copy_from_slice(&ptr.to_le_bytes());
             }
             self.proc_mut()?.write_memory(addr, &data)?;
+            // A map literal: `addr` is its staging area; the value is a map.
+            let addr = match &a.map {
+                Some(init) => self.build_map(target, addr, init, &mut hold)?,
+                None => addr,
+            };
             match a.parent {
                 Some(d) => pending.get_mut(i + d).ok_or_else(|| bad("parent"))?.push((a.offset, addr)),
                 None => {
@@ -399,11 +466,44 @@ impl Session {
         self.inject_spec(target, &p.spec, &p.layout)
     }
 
+    /// Garbage collection cycles started so far (`runtime.work.cycles`,
+    /// runtime/mgc.go); None when the binary does not describe it.
+    fn gc_cycles(&mut self) -> Option<u32> {
+        let dwarf = self.program.dwarf().ok()?.clone();
+        let bin = self.program.bin.clone();
+        let reader = Reader::new(self.proc().ok()?, &dwarf, bin.pclntab());
+        let g = dwarf.global("runtime.work")?;
+        let work = stillgo_runtime::Value::at(reader.ty(g.ty).ok()?, g.addr);
+        let cycles = reader.field(&work, "cycles").ok()??;
+        // atomic.Uint32: its uint32 is the only sized field.
+        let stillgo_runtime::Loc::Memory(addr) = cycles.loc else { return None };
+        let b = stillgo_proc::Memory::read_vec(self.proc().ok()?, addr, 4).ok()?;
+        Some(u32::from_le_bytes(b.try_into().ok()?))
+    }
+
+    /// Runs `f` (an injection returning a new object) until no garbage
+    /// collection cycle started during it (see [`Self::run_prepared`]).
+    fn fresh(&mut self, mut f: impl FnMut(&mut Self) -> Result<u64>) -> Result<u64> {
+        for _ in 0..MAX_FRESH_TRIES {
+            let before = self.gc_cycles();
+            let addr = f(self)?;
+            if before.is_none() || self.gc_cycles() == before {
+                return Ok(addr);
+            }
+            tracing::debug!(addr, "a collection started during the allocation; allocating again");
+        }
+        Err(SessionError::Invalid(format!(
+            "the garbage collector started a new cycle during each of {MAX_FRESH_TRIES} attempts to allocate the call's arguments; try again"
+        )))
+    }
+
+    fn allocate_fresh(&mut self, target: &Target, size: u64, rtype: u64) -> Result<u64> {
+        self.fresh(|s| s.allocate(target, size, rtype))
+    }
+
     /// `runtime.mallocgc(size, typ, true)`: memory in the program's heap
-    /// (`rtype` 0: without pointers). It is referenced by nothing until the
-    /// call that uses it starts, so a garbage collection in between (other
-    /// goroutines run) could reclaim it; the window is one protocol round
-    /// trip.
+    /// (`rtype` 0: without pointers). Nothing references it yet: callers
+    /// keep it alive as [`Self::run_prepared`] explains.
     fn allocate(&mut self, target: &Target, size: u64, rtype: u64) -> Result<u64> {
         let dwarf = self.program.dwarf()?.clone();
         let bin = self.program.bin.clone();
@@ -450,6 +550,57 @@ impl Session {
         }
     }
 
+    /// A map filled from a staging area (stillgo_eval::call::MapInit) by
+    /// the runtime's makemap, mapassign and typedmemmove.
+    /// The new map is held (see [`Self::run_prepared`]) before the calls
+    /// that fill it: between them nothing else references it.
+    fn build_map(&mut self, target: &Target, stage: u64, init: &ec::MapInit, hold: &mut dyn FnMut(&mut Self, u64) -> Result<()>) -> Result<u64> {
+        let m = self.fresh(|s| s.call_runtime(target, ec::MAKEMAP, &[init.map_type, init.entries.len() as u64, 0], true))?;
+        hold(self, m)?;
+        for &(ko, vo) in &init.entries {
+            let slot = self.call_runtime(target, ec::MAPASSIGN, &[init.map_type, m, stage + ko], true)?;
+            self.call_runtime(target, ec::TYPEDMEMMOVE, &[init.elem_type, slot, stage + vo], false)?;
+        }
+        Ok(m)
+    }
+
+    /// Calls runtime function `name` with word arguments; returns its
+    /// one-word result (0 without `result`).
+    fn call_runtime(&mut self, target: &Target, name: &str, args: &[u64], result: bool) -> Result<u64> {
+        let dwarf = self.program.dwarf()?.clone();
+        let bin = self.program.bin.clone();
+        let f = bin.pclntab().func_by_name(name).ok_or_else(|| SessionError::Invalid(format!("{name} is not in the binary: cannot build the value")))?;
+        let uintptr = {
+            let reader = Reader::new(self.proc()?, &dwarf, bin.pclntab());
+            let scope = Scope::new(&reader, &[], Some("main.main"));
+            stillgo_eval::eval::resolve_type_in(&scope, "uintptr")?
+        };
+        let arg_types = vec![uintptr.clone(); args.len()];
+        let result_types = if result { vec![uintptr.clone()] } else { vec![] };
+        let spec = ec::CallSpec {
+            name: name.into(),
+            pc: f.entry,
+            context: None,
+            args: args.iter().map(|a| ec::ArgValue { ty: uintptr.clone(), bytes: a.to_le_bytes().to_vec() }).collect(),
+            results: result_types.iter().map(|t| ("r".to_string(), t.clone())).collect(),
+        };
+        let layout = {
+            let reader = Reader::new(self.proc()?, &dwarf, bin.pclntab());
+            ec::layout(&reader, &arg_types, &result_types)?
+        };
+        match self.inject_spec(target, &spec, &layout)? {
+            ec::CallOutcome::Returned(r) => match r.first() {
+                Some(v) => {
+                    let reader = Reader::new(self.proc()?, &dwarf, bin.pclntab());
+                    Ok(reader.read_u64_at(&v.value, 0)?)
+                }
+                None => Ok(0),
+            },
+            ec::CallOutcome::Panicked(p) => Err(SessionError::Invalid(format!("{name} panicked while building an argument: {p}"))),
+            ec::CallOutcome::Refused(r) => Err(SessionError::Invalid(ec::explain_refusal(&r))),
+        }
+    }
+
     fn inject_spec(&mut self, target: &Target, spec: &ec::CallSpec, layout: &ec::FrameLayout) -> Result<ec::CallOutcome> {
         let dwarf = self.program.dwarf()?.clone();
         let bin = self.program.bin.clone();
@@ -459,7 +610,8 @@ impl Session {
             .ok_or_else(|| SessionError::Invalid(format!("{DEBUG_CALL_V2} not found: this program cannot run injected calls")))?
             .entry;
         let limits = self.limits;
-        let env = CallEnv { dwarf: &dwarf, pcln: bin.pclntab(), debug_call_v2: entry, stack_lo: target.stack_lo, limits: &limits };
+        let roots = target.roots.borrow().clone();
+        let env = CallEnv { dwarf: &dwarf, pcln: bin.pclntab(), debug_call_v2: entry, stack_lo: target.stack_lo, limits: &limits, roots: &roots };
         self.invalidate();
         let res = match target.frozen.borrow_mut().as_mut() {
             Some(ctx) => crate::freeze::inject_frozen(self.proc_mut()?, ctx, target.tid, &env, spec, layout),
@@ -478,6 +630,9 @@ impl Session {
         }
     }
 }
+
+/// Attempts at an allocation no garbage collection cycle started during.
+const MAX_FRESH_TRIES: usize = 32;
 
 const MULTI: &str = "__stillgo_results";
 const MULTI_PREFIX: &str = "__stillgo_result:";

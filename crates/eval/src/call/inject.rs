@@ -83,6 +83,36 @@ pub struct CallEnv<'a> {
     /// that the runtime has the room it needs.
     pub stack_lo: Option<u64>,
     pub limits: &'a Limits,
+    /// Heap objects the garbage collector must keep while the call runs
+    /// although nothing in the program references them yet (allocations
+    /// for the arguments of a later call): see [`MAX_ROOTS`].
+    pub roots: &'a [u64],
+}
+
+/// How many [`CallEnv::roots`] a call can carry. They are loaded into
+/// general registers of the goroutine when the injection starts;
+/// debugCallV2 saves every general register in its frame first thing
+/// ("Save all registers that may contain pointers so they can be
+/// conservatively scanned", runtime/asm_amd64.s), and the garbage collector
+/// scans that frame conservatively (runtime/mgcmark.go scanframeworker,
+/// `isDebugCall`) for as long as the call runs. The registers get their
+/// values back when the call ends, like every other.
+pub const MAX_ROOTS: usize = 9;
+
+/// The registers carrying roots: not RSP/RIP, R14 (g, read by
+/// debugCallCheck), RBP (frame pointer) or RAX (the frame size).
+fn set_root_reg(r: &mut stillgo_proc::Registers, i: usize, v: u64) {
+    match i {
+        0 => r.set_rbx(v),
+        1 => r.set_rcx(v),
+        2 => r.set_rdi(v),
+        3 => r.set_rsi(v),
+        4 => r.set_r8(v),
+        5 => r.set_r9(v),
+        6 => r.set_r10(v),
+        7 => r.set_r11(v),
+        _ => r.set_r13(v),
+    }
 }
 
 /// What to do with an event that is not one of the call's protocol traps.
@@ -188,10 +218,17 @@ pub fn inject_with(
             versions::DEBUG_CALL_MAX_FRAME
         )));
     }
+    if env.roots.len() > MAX_ROOTS {
+        return Err(CallError::Abi(format!("{} objects to keep alive during the call, at most {MAX_ROOTS}", env.roots.len())));
+    }
     let saved = proc.regs(tid)?;
     let saved_fp = proc.fp_regs(tid)?;
     if let Some(lo) = env.stack_lo {
-        if saved.sp() < lo + versions::DEBUG_CALL_STACK_NEEDED + 8 {
+        // Below `lo` is not this goroutine's stack: the thread runs on the
+        // system stack (g0, gsignal), where debugCallV2 runs fine and
+        // refuses the call itself (runtime/debugcall.go debugCallCheck:
+        // "executing on Go runtime stack"), a refusal with its own advice.
+        if saved.sp() >= lo && saved.sp() < lo + versions::DEBUG_CALL_STACK_NEEDED + 8 {
             return Err(CallError::Refused("the goroutine has too little stack left for an injected call".into()));
         }
     }
@@ -204,6 +241,9 @@ pub fn inject_with(
     start.set_sp(sp);
     start.set_pc(env.debug_call_v2);
     start.set_rax(layout.size);
+    for (i, &root) in env.roots.iter().enumerate() {
+        set_root_reg(&mut start, i, root);
+    }
     proc.set_regs(tid, &start)?;
 
     let mut phase = Phase::Starting;

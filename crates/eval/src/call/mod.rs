@@ -5,15 +5,18 @@
 //! * [`resolve`]: from `f(args)` in a frame to a [`CallSpec`]: the callee
 //!   (function, method, interface method, closure, method value), the
 //!   argument bytes, the allocations they need (string literals...).
+//! * [`generic`]: generic functions and methods (shape instantiations and
+//!   their dictionaries).
 //! * [`inject`]: the protocol state machine that runs one call on a thread.
 
 pub mod abi;
+pub mod generic;
 pub mod inject;
 pub mod resolve;
 
 pub use abi::{layout, Assign, FrameLayout, Reg, RegPiece};
-pub use inject::{inject, inject_with, ArgValue, CallEnv, CallHooks, CallOutcome, CallResult, CallSpec, EventAction, RunAll};
-pub use resolve::{prepare, Alloc, Prepared, Resolver};
+pub use inject::{inject, inject_with, ArgValue, MAX_ROOTS, CallEnv, CallHooks, CallOutcome, CallResult, CallSpec, EventAction, RunAll};
+pub use resolve::{pointer_rtype, prepare, Alloc, MapInit, Prepared, Resolver, MAKEMAP, MAPASSIGN, TYPEDMEMMOVE};
 
 /// Why a call could not be made (or finished abnormally).
 #[derive(Debug, Clone, thiserror::Error)]

@@ -37,7 +37,57 @@ pub struct Alloc {
     pub inner: Vec<(usize, usize)>,
     pub rtype: u64,
     pub parent: Option<usize>,
+    /// A map literal: `data` is a staging area holding each entry's key
+    /// and value (in their memory layout, with their own allocations
+    /// patched in); the address patched into the argument or parent is
+    /// that of a new map filled from it by the runtime's own functions.
+    pub map: Option<MapInit>,
 }
+
+/// How to build a map from a staging area (see [`Alloc::map`]): for each
+/// entry, `runtime.mapassign(map_type, m, &key)` returns the value's slot
+/// and `runtime.typedmemmove(elem_type, slot, &value)` fills it, after
+/// `m = runtime.makemap(map_type, len, nil)`. These three have the same
+/// signatures with the bucket maps (runtime/map.go, Go 1.22-1.23) and the
+/// Swiss-table maps (runtime/map_swiss.go and
+/// internal/runtime/maps/runtime_swiss.go, Go 1.24 and later), where
+/// `map_type` is the map type's descriptor (`*maptype` /
+/// `*abi.SwissMapType` both start with the `abi.Type`), so the map is valid
+/// for whichever layout the program uses.
+#[derive(Debug, Clone)]
+pub struct MapInit {
+    pub map_type: u64,
+    pub elem_type: u64,
+    /// (key offset, value offset) in the staging data, per entry.
+    pub entries: Vec<(u64, u64)>,
+}
+
+/// Runtime functions that build map literals (see [`MapInit`]).
+pub const MAKEMAP: &str = "runtime.makemap";
+pub const MAPASSIGN: &str = "runtime.mapassign";
+pub const TYPEDMEMMOVE: &str = "runtime.typedmemmove";
+
+/// The runtime type descriptor of a pointer type (`unsafe.Pointer`,
+/// `*uint8`): allocating `n` times its size makes an array of `n` pointers
+/// the garbage collector scans, to hold the allocations of a call until
+/// the call references them.
+pub fn pointer_rtype(scope: &Scope) -> Result<u64, CallError> {
+    let r = scope.reader;
+    for name in ["unsafe.Pointer", "*uint8", "*int", "*string"] {
+        let Some(id) = r.dwarf.type_by_name(name) else { continue };
+        let t = r.ty(id)?;
+        if t.runtime_type.is_none() || t.size != 8 {
+            continue;
+        }
+        let rs = Resolver { scope, symbol: &|_| None, stacks: Vec::new() };
+        return runtime_type_addr(&rs, &t);
+    }
+    Err(CallError::BadCall("no pointer type with a runtime type descriptor in the binary".into()))
+}
+
+/// Largest slice or array literal built for a call (elements, keyed
+/// indexes included).
+const MAX_LITERAL_LEN: usize = 1 << 20;
 
 /// A call ready to run once its allocations are made.
 #[derive(Debug, Clone)]
@@ -70,14 +120,25 @@ struct Callee {
     receiver: Option<ArgValue>,
     params: Vec<Variable>,
     results: Vec<Variable>,
+    /// The dictionary of a generic instantiation and its position among
+    /// the ABI arguments, receiver included (see [`super::generic`]).
+    dict: Option<(u64, usize)>,
 }
 
 const MAX_PROMOTION_DEPTH: u32 = 8;
 
 /// Resolves `func(args)` (`ellipsis` for `f(xs...)`) in the scope.
 pub fn prepare(rs: &Resolver, func: &Expr, args: &[Expr], ellipsis: bool) -> Result<Prepared, CallError> {
-    let callee = callee(rs, func)?;
+    let mut callee = callee(rs, func, args, ellipsis)?;
     let r = rs.scope.reader;
+    // The dictionary of a generic instantiation is not one of the user's
+    // arguments: set it aside and put it back in its ABI position below.
+    if let Some(i) = callee.params.iter().position(|p| p.name == super::generic::DICT_PARAM) {
+        if callee.dict.is_none() {
+            return Err(CallError::BadCall(format!("{} is a generic instantiation: call the generic function or method by its own name", callee.name)));
+        }
+        callee.params.remove(i);
+    }
     let mut arg_values = Vec::new();
     let mut allocs = Vec::new();
     if let Some(recv) = &callee.receiver {
@@ -138,6 +199,16 @@ pub fn prepare(rs: &Resolver, func: &Expr, args: &[Expr], ellipsis: bool) -> Res
                     callee.name
                 )));
             }
+        }
+    }
+    if let Some((dict, pos)) = callee.dict {
+        if pos > arg_values.len() {
+            return Err(CallError::Abi(format!("{}: dictionary parameter after the last argument", callee.name)));
+        }
+        let uintptr = resolve_type_in(rs.scope, "uintptr")?;
+        arg_values.insert(pos, ArgValue { ty: uintptr, bytes: dict.to_le_bytes().to_vec() });
+        for a in allocs.iter_mut().filter(|a: &&mut Alloc| a.arg >= pos) {
+            a.arg += 1;
         }
     }
     let arg_types: Vec<Arc<Type>> = arg_values.iter().map(|a| a.ty.clone()).collect();
@@ -238,6 +309,22 @@ fn func_entry(rs: &Resolver, e: &Expr) -> Option<u64> {
     Some(pc)
 }
 
+/// The Go type of a function named by `e` used as a func value
+/// (`func(int) string`), from its DWARF signature.
+pub(super) fn func_type_name(rs: &Resolver, e: &Expr) -> Option<String> {
+    let name = function_name_of(rs, e)?;
+    let (_, _, params, results) = function(rs, &name)?;
+    let r = rs.scope.reader;
+    let names = |vs: &[Variable]| -> Option<Vec<String>> { vs.iter().map(|v| r.ty(v.ty).ok().map(|t| t.name.clone())).collect() };
+    let (p, res) = (names(&params)?, names(&results)?);
+    let res = match res.len() {
+        0 => String::new(),
+        1 => format!(" {}", res[0]),
+        _ => format!(" ({})", res.join(", ")),
+    };
+    Some(format!("func({}){res}", p.join(", ")))
+}
+
 fn arg_is_slice(rs: &Resolver, e: &Expr) -> bool {
     match eval_ast(e, rs.scope) {
         Ok(Val::Value(v)) => rs.scope.reader.underlying(&v.ty).is_ok_and(|u| matches!(u.kind, TypeKind::Slice { .. })),
@@ -267,7 +354,7 @@ fn argument(rs: &Resolver, e: &Expr, pt: &Arc<Type>, idx: usize, pname: &str) ->
             // function ignores its context register.
             if matches!(rs.scope.reader.underlying(pt)?.kind, TypeKind::Func) {
                 if let Some(pc) = func_entry(rs, e) {
-                    let alloc = Alloc { arg: idx, offset: 0, data: pc.to_le_bytes().to_vec(), inner: vec![], rtype: 0, parent: None };
+                    let alloc = Alloc { arg: idx, offset: 0, data: pc.to_le_bytes().to_vec(), inner: vec![], rtype: 0, parent: None, map: None };
                     return Ok((ArgValue { ty: pt.clone(), bytes: vec![0u8; 8] }, vec![alloc]));
                 }
             }
@@ -296,7 +383,7 @@ fn to_param(rs: &Resolver, v: &Val, pt: &Arc<Type>, idx: usize, offset: usize) -
         (Val::Const(Const::Str(s)), TypeKind::String) => {
             let mut b = vec![0u8; 16];
             b[8..].copy_from_slice(&(s.len() as u64).to_le_bytes());
-            let allocs = if s.is_empty() { vec![] } else { vec![Alloc { arg: idx, offset, data: s.clone(), inner: vec![], rtype: 0, parent: None }] };
+            let allocs = if s.is_empty() { vec![] } else { vec![Alloc { arg: idx, offset, data: s.clone(), inner: vec![], rtype: 0, parent: None, map: None }] };
             Ok((b, allocs))
         }
         (Val::Value(x), TypeKind::Interface { empty }) => {
@@ -346,7 +433,7 @@ fn to_param(rs: &Resolver, v: &Val, pt: &Arc<Type>, idx: usize, offset: usize) -
                 }
                 _ => (value_bytes_as(rs.scope, v, &t)?, vec![]),
             };
-            Ok((out, vec![Alloc { arg: idx, offset: offset + 8, data, inner, rtype: 0, parent: None }]))
+            Ok((out, vec![Alloc { arg: idx, offset: offset + 8, data, inner, rtype: 0, parent: None, map: None }]))
         }
         (Val::Const(c), TypeKind::Interface { .. }) => Err(CallError::BadCall(format!(
             "cannot pass the constant {} as {}: give it a type with a variable",
@@ -386,7 +473,7 @@ fn box_value(rs: &Resolver, x: &Value, it: &Arc<Type>, empty: bool, idx: usize, 
         return Ok((out, vec![]));
     }
     out.extend_from_slice(&[0u8; 8]);
-    Ok((out, vec![Alloc { arg: idx, offset: offset + 8, data: bytes, inner: vec![], rtype: rt, parent: None }]))
+    Ok((out, vec![Alloc { arg: idx, offset: offset + 8, data: bytes, inner: vec![], rtype: rt, parent: None, map: None }]))
 }
 
 /// The itab for (concrete type descriptor `rt`, interface `it`) in the
@@ -443,7 +530,7 @@ fn element(rs: &Resolver, e: &Expr, t: &Arc<Type>, idx: usize, offset: usize) ->
     };
     let u = r.underlying(t)?;
     if let Some(ty) = ty {
-        let lt = resolve_type_in(rs.scope, &any_as_interface(&ty.to_string()))?;
+        let lt = resolve_type_in(rs.scope, &type_text(rs, ty))?;
         if let TypeKind::Interface { empty } = u.kind {
             return composite_in_interface(rs, e, &lt, t, empty, idx, offset);
         }
@@ -453,11 +540,8 @@ fn element(rs: &Resolver, e: &Expr, t: &Arc<Type>, idx: usize, offset: usize) ->
     }
     match &u.kind {
         TypeKind::Slice { .. } => {
-            if elems.iter().any(|el| el.key.is_some()) {
-                return Err(CallError::BadCall("keyed slice literals are not supported".into()));
-            }
-            let values: Vec<Expr> = elems.iter().map(|el| el.value.clone()).collect();
-            let (av, mut allocs) = pack_variadic(rs, &values, t, idx)?;
+            let items = keyed_items(rs, elems, None)?;
+            let (av, mut allocs) = pack_slice(rs, &items, t, idx)?;
             for a in allocs.iter_mut().filter(|a| a.parent.is_none()) {
                 a.offset += offset;
             }
@@ -466,16 +550,12 @@ fn element(rs: &Resolver, e: &Expr, t: &Arc<Type>, idx: usize, offset: usize) ->
         TypeKind::Array { elem, len } => {
             let et = r.ty(*elem)?;
             let n = et.size as usize;
-            if elems.len() as u64 > *len {
-                return Err(CallError::BadCall(format!("array index {} out of bounds [0:{len}]", elems.len())));
-            }
-            if elems.iter().any(|el| el.key.is_some()) {
-                return Err(CallError::BadCall("keyed array literals are not supported".into()));
-            }
+            let items = keyed_items(rs, elems, Some(*len))?;
             let mut bytes = vec![0u8; t.size as usize];
             let mut allocs = Vec::new();
-            for (i, el) in elems.iter().enumerate() {
-                let (b, a) = element(rs, &el.value, &et, idx, offset + i * n)?;
+            for (i, el) in items.iter().enumerate() {
+                let Some(el) = el else { continue };
+                let (b, a) = element(rs, el, &et, idx, offset + i * n)?;
                 put(&mut bytes, i * n, &b)?;
                 allocs.extend(a);
             }
@@ -501,12 +581,124 @@ fn element(rs: &Resolver, e: &Expr, t: &Arc<Type>, idx: usize, offset: usize) ->
             }
             Ok((bytes, allocs))
         }
+        TypeKind::Map { key, value, .. } => {
+            let (kt, vt) = (r.ty(*key)?, r.ty(*value)?);
+            map_literal(rs, elems, t, &kt, &vt, idx, offset)
+        }
         _ => Err(CallError::BadCall(format!("invalid composite literal type {}", t.name))),
     }
 }
 
+/// The elements of a slice or array literal by index (`[]int{2: 5, 7}` is
+/// `[0, 0, 5, 7]`): keys are constant indexes, unkeyed elements follow the
+/// previous one (the Go spec, "Composite literals"). `len` bounds arrays.
+fn keyed_items<'e>(rs: &Resolver, elems: &'e [crate::ast::Element], len: Option<u64>) -> Result<Vec<Option<&'e Expr>>, CallError> {
+    let mut items: Vec<Option<&Expr>> = Vec::new();
+    let mut next = 0usize;
+    for el in elems {
+        let i = match &el.key {
+            None => next,
+            Some(k) => match eval_ast(k, rs.scope)? {
+                Val::Const(Const::Int(v)) => usize::try_from(v).map_err(|_| CallError::BadCall(format!("index {k} must be a non-negative integer constant")))?,
+                _ => return Err(CallError::BadCall(format!("index {k} must be a non-negative integer constant"))),
+            },
+        };
+        if let Some(n) = len {
+            if i as u64 >= n {
+                return Err(CallError::BadCall(format!("array index {i} out of bounds [0:{n}]")));
+            }
+        }
+        if i >= MAX_LITERAL_LEN {
+            return Err(CallError::BadCall(format!("index {i} is too large for a literal passed to a call (limit {MAX_LITERAL_LEN})")));
+        }
+        if items.len() <= i {
+            items.resize(i + 1, None);
+        }
+        if items[i].is_some() {
+            return Err(CallError::BadCall(format!("duplicate index {i} in array or slice literal")));
+        }
+        items[i] = Some(&el.value);
+        next = i + 1;
+    }
+    Ok(items)
+}
+
+/// `map[K]V{k: v, ...}`: keys and values are laid out in a staging
+/// allocation the session turns into a map with the runtime's functions
+/// (see [`MapInit`]).
+fn map_literal(rs: &Resolver, elems: &[crate::ast::Element], t: &Arc<Type>, kt: &Arc<Type>, vt: &Arc<Type>, idx: usize, offset: usize) -> Result<(Vec<u8>, Vec<Alloc>), CallError> {
+    let map_type = runtime_type_addr(rs, t)?;
+    let elem_type = runtime_type_addr(rs, vt)?;
+    if elems.len() > MAX_LITERAL_LEN {
+        return Err(CallError::BadCall(format!("map literal with more than {MAX_LITERAL_LEN} entries")));
+    }
+    let (ks, vs) = (kt.size.div_ceil(8) * 8, vt.size.div_ceil(8) * 8);
+    let stride = (ks + vs).max(8) as usize;
+    let mut data = vec![0u8; stride * elems.len()];
+    let mut kids: Vec<Alloc> = Vec::new();
+    let mut entries = Vec::with_capacity(elems.len());
+    for (i, el) in elems.iter().enumerate() {
+        let Some(k) = &el.key else {
+            return Err(CallError::BadCall(format!("missing key in map literal of type {}", t.name)));
+        };
+        let (ko, vo) = (i * stride, i * stride + ks as usize);
+        let (kb, ka) = element(rs, k, kt, idx, ko)?;
+        put(&mut data, ko, &kb)?;
+        kids.extend(ka);
+        let (vb, va) = element(rs, &el.value, vt, idx, vo)?;
+        put(&mut data, vo, &vb)?;
+        kids.extend(va);
+        entries.push((ko as u64, vo as u64));
+    }
+    // The entries' own allocations (strings...) are patched into the
+    // staging data, which comes last.
+    let n = kids.len();
+    for (k, kid) in kids.iter_mut().enumerate() {
+        if kid.parent.is_none() {
+            kid.parent = Some(n - k);
+        }
+    }
+    let mut allocs = kids;
+    // A map with no entries still needs a staging object of one word (the
+    // allocator is asked for at least that).
+    if data.is_empty() {
+        data = vec![0u8; 8];
+    }
+    allocs.push(Alloc { arg: idx, offset, data, inner: vec![], rtype: 0, parent: None, map: Some(MapInit { map_type, elem_type, entries }) });
+    Ok((vec![0u8; 8], allocs))
+}
+
+/// A type written in the expression as DWARF names it: names of the
+/// frame's package qualified at any depth (`map[Point][]T` is
+/// `map[main.Point][]main.T`), `any` as `interface {}`.
+pub(super) fn type_text(rs: &Resolver, te: &crate::ast::TypeExpr) -> String {
+    use crate::ast::{ChanDir, TypeKind as K};
+    let inner = |t: &crate::ast::TypeExpr| type_text(rs, t);
+    match &te.kind {
+        K::Named { pkg, name, args } => {
+            let base = crate::ast::TypeExpr { kind: K::Named { pkg: pkg.clone(), name: name.clone(), args: Vec::new() }, span: te.span }.to_string();
+            let text = if args.is_empty() {
+                any_as_interface(&base)
+            } else {
+                // DWARF spells instantiations without spaces: `Pair[int,string]`.
+                let a: Vec<String> = args.iter().map(inner).collect();
+                format!("{base}[{}]", a.join(","))
+            };
+            resolve_type_in(rs.scope, &text).map(|t| t.name.clone()).unwrap_or(text)
+        }
+        K::Pointer(e) => format!("*{}", inner(e)),
+        K::Slice(e) => format!("[]{}", inner(e)),
+        K::Array { len: Some(l), elem } => format!("[{l}]{}", inner(elem)),
+        K::Map { key, value } => format!("map[{}]{}", inner(key), inner(value)),
+        K::Chan { dir: ChanDir::Both, elem } => format!("chan {}", inner(elem)),
+        K::Chan { dir: ChanDir::Send, elem } => format!("chan<- {}", inner(elem)),
+        K::Chan { dir: ChanDir::Recv, elem } => format!("<-chan {}", inner(elem)),
+        _ => any_as_interface(&te.to_string()),
+    }
+}
+
 /// `any` spelled as DWARF names it (`interface {}`), as a whole word only.
-fn any_as_interface(ty: &str) -> String {
+pub(super) fn any_as_interface(ty: &str) -> String {
     let mut out = String::with_capacity(ty.len());
     let mut word = String::new();
     let flush = |word: &mut String, out: &mut String| {
@@ -534,6 +726,14 @@ fn composite_in_interface(rs: &Resolver, e: &Expr, lt: &Arc<Type>, it: &Arc<Type
     } else {
         find_itab(rs, rt, it)?.ok_or_else(|| CallError::BadCall(format!("cannot pass {} as {}: the program has no itab for them", lt.name, it.name)))?
     };
+    let mut out = w0.to_le_bytes().to_vec();
+    // A map is pointer-shaped: the interface's data word is the map itself
+    // (runtime/iface.go: pointer-shaped values are stored directly).
+    if matches!(rs.scope.reader.underlying(lt)?.kind, TypeKind::Map { .. }) {
+        let (data, allocs) = element(rs, e, lt, idx, offset + 8)?;
+        out.extend_from_slice(&data);
+        return Ok((out, allocs));
+    }
     let (data, mut allocs) = element(rs, e, lt, idx, 0)?;
     // The value's own allocations are patched into the box (next in line).
     let n = allocs.len();
@@ -542,13 +742,18 @@ fn composite_in_interface(rs: &Resolver, e: &Expr, lt: &Arc<Type>, it: &Arc<Type
             a.parent = Some(n - k);
         }
     }
-    allocs.push(Alloc { arg: idx, offset: offset + 8, data, inner: vec![], rtype: rt, parent: None });
-    let mut out = w0.to_le_bytes().to_vec();
+    allocs.push(Alloc { arg: idx, offset: offset + 8, data, inner: vec![], rtype: rt, parent: None, map: None });
     out.extend_from_slice(&[0u8; 8]);
     Ok((out, allocs))
 }
 
 fn pack_variadic(rs: &Resolver, args: &[Expr], st: &Arc<Type>, idx: usize) -> Result<(ArgValue, Vec<Alloc>), CallError> {
+    let items: Vec<Option<&Expr>> = args.iter().map(Some).collect();
+    pack_slice(rs, &items, st, idx)
+}
+
+/// A new slice of type `st` holding `args` (None: the zero value).
+fn pack_slice(rs: &Resolver, args: &[Option<&Expr>], st: &Arc<Type>, idx: usize) -> Result<(ArgValue, Vec<Alloc>), CallError> {
     let r = rs.scope.reader;
     let su = r.underlying(st)?;
     let TypeKind::Slice { elem } = su.kind else { return Err(CallError::Abi("variadic parameter is not a slice".into())) };
@@ -560,6 +765,7 @@ fn pack_variadic(rs: &Resolver, args: &[Expr], st: &Arc<Type>, idx: usize) -> Re
     let mut kids: Vec<Alloc> = Vec::new();
     let eu = r.underlying(&et)?;
     for (i, a) in args.iter().enumerate() {
+        let Some(a) = *a else { continue };
         if let Expr::Composite { .. } = a {
             let (b, al) = element(rs, a, &et, idx, i * esize)?;
             kids.extend(al);
@@ -602,7 +808,7 @@ fn pack_variadic(rs: &Resolver, args: &[Expr], st: &Arc<Type>, idx: usize) -> Re
         }
     }
     let mut allocs = kids;
-    allocs.push(Alloc { arg: idx, offset: 0, data, inner, rtype, parent: None });
+    allocs.push(Alloc { arg: idx, offset: 0, data, inner, rtype, parent: None, map: None });
     Ok((ArgValue { ty: st.clone(), bytes: hdr }, allocs))
 }
 
@@ -629,7 +835,7 @@ fn put(dst: &mut [u8], off: usize, src: &[u8]) -> Result<(), CallError> {
 /// does not mark variadic functions. None when the source cannot be read.
 /// Compiler wrappers (`T.M-fm`, `(*T).M` for value methods) are looked up
 /// through the method they wrap.
-fn declared_variadic(rs: &Resolver, name: &str) -> Option<bool> {
+pub(super) fn declared_variadic(rs: &Resolver, name: &str) -> Option<bool> {
     let d = rs.scope.reader.dwarf;
     let base = name.strip_suffix("-fm").unwrap_or(name);
     let candidates = [base.to_string(), base.replace("(*", "").replace(").", ".")];
@@ -713,18 +919,46 @@ fn is_local(rs: &Resolver, name: &str) -> bool {
     rs.scope.vars.iter().any(|v| v.var.name == name || v.var.name.strip_prefix('&') == Some(name))
 }
 
-fn callee(rs: &Resolver, func: &Expr) -> Result<Callee, CallError> {
+fn generic_callee(inst: super::generic::Instance) -> Callee {
+    Callee { name: inst.name, pc: inst.pc, context: None, receiver: None, params: inst.params, results: inst.results, dict: Some((inst.dict, inst.dict_at)) }
+}
+
+/// The qualified name of a function named by `e` (`f`, `pkg.F`), when it
+/// is not a variable of the frame.
+fn function_name_of(rs: &Resolver, e: &Expr) -> Option<String> {
+    match e {
+        Expr::Ident(id) if !is_local(rs, &id.name) => Some(format!("{}.{}", rs.scope.package.clone().unwrap_or_else(|| "main".into()), id.name)),
+        Expr::Selector { expr, sel, .. } => match &**expr {
+            Expr::Ident(p) if !is_local(rs, &p.name) => Some(format!("{}.{}", p.name, sel.name)),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+fn callee(rs: &Resolver, func: &Expr, args: &[Expr], ellipsis: bool) -> Result<Callee, CallError> {
     match func {
-        Expr::Paren { expr, .. } => callee(rs, expr),
+        Expr::Paren { expr, .. } => callee(rs, expr, args, ellipsis),
         Expr::Ident(id) if !is_local(rs, &id.name) => {
             let pkg = rs.scope.package.clone().unwrap_or_else(|| "main".into());
             let full = format!("{pkg}.{}", id.name);
             match function(rs, &full) {
-                Some((name, pc, params, results)) => Ok(Callee { name, pc, context: None, receiver: None, params, results }),
+                Some((name, pc, params, results)) => Ok(Callee { name, pc, context: None, receiver: None, params, results, dict: None }),
                 None => match eval_ast(func, rs.scope) {
                     Ok(Val::Value(v)) => func_value(rs, &v, &id.name),
-                    _ => Err(CallError::UnknownFunction(full)),
+                    _ => match super::generic::function(rs, &full, None, args, ellipsis)? {
+                        Some(inst) => Ok(generic_callee(inst)),
+                        None => Err(CallError::UnknownFunction(full)),
+                    },
                 },
+            }
+        }
+        // Explicit instantiation: `Sum[int](xs)`, `p.Map[int, string](...)`.
+        Expr::Index { expr, indices, .. } if function_name_of(rs, expr).is_some() && eval_ast(expr, rs.scope).is_err() => {
+            let full = function_name_of(rs, expr).unwrap_or_default();
+            match super::generic::function(rs, &full, Some(indices), args, ellipsis)? {
+                Some(inst) => Ok(generic_callee(inst)),
+                None => Err(CallError::UnknownFunction(format!("{full} (no generic function of that name in the binary)"))),
             }
         }
         Expr::Selector { expr: base, sel, .. } => {
@@ -732,7 +966,12 @@ fn callee(rs: &Resolver, func: &Expr) -> Result<Callee, CallError> {
                 if !is_local(rs, &id.name) {
                     let full = format!("{}.{}", id.name, sel.name);
                     if let Some((name, pc, params, results)) = function(rs, &full) {
-                        return Ok(Callee { name, pc, context: None, receiver: None, params, results });
+                        return Ok(Callee { name, pc, context: None, receiver: None, params, results, dict: None });
+                    }
+                    if eval_ast(base, rs.scope).is_err() {
+                        if let Some(inst) = super::generic::function(rs, &full, None, args, ellipsis)? {
+                            return Ok(generic_callee(inst));
+                        }
                     }
                     // Not a package function: maybe a package variable.
                     if eval_ast(base, rs.scope).is_err() {
@@ -775,7 +1014,7 @@ fn func_value(rs: &Resolver, v: &Value, what: &str) -> Result<Callee, CallError>
     let pc = r.mem.read_u64(closure)?;
     let name = r.pcln.func_for_pc(pc).map(|f| f.name.to_string()).ok_or_else(|| CallError::BadCall(format!("{what} points to unknown code at {pc:#x}")))?;
     if let Some((_, params, results)) = signature(rs, &name) {
-        return Ok(Callee { name, pc, context: Some(closure), receiver: None, params, results });
+        return Ok(Callee { name, pc, context: Some(closure), receiver: None, params, results, dict: None });
     }
     // A method value `x.M` is a closure running the wrapper `T.M-fm`
     // (cmd/compile/internal/reflectdata: methodValueWrapper), which takes
@@ -785,7 +1024,7 @@ fn func_value(rs: &Resolver, v: &Value, what: &str) -> Result<Callee, CallError>
             if !params.is_empty() {
                 params.remove(0);
             }
-            return Ok(Callee { name, pc, context: Some(closure), receiver: None, params, results });
+            return Ok(Callee { name, pc, context: Some(closure), receiver: None, params, results, dict: None });
         }
     }
     Err(CallError::UnknownFunction(format!("{name} (no debug information for its parameters)")))
@@ -822,6 +1061,47 @@ fn method(rs: &Resolver, v: &Value, m: &str, what: &str, depth: u32) -> Result<O
         (None, Some((_, et))) => et.name.clone(),
         _ => return Ok(None),
     };
+    // A method of a generic type: its shape instantiation and the type's
+    // dictionary (super::generic).
+    if tname.contains('[') {
+        if let Some((inst, ptr_recv)) = super::generic::method(rs, &tname, m)? {
+            let mut params = inst.params;
+            if params.is_empty() || inst.dict_at != 1 {
+                return Err(CallError::Abi(format!("{} has no receiver in its debug information", inst.name)));
+            }
+            let rp = params.remove(0);
+            let rt = r.ty(rp.ty)?;
+            let bytes = if ptr_recv {
+                let addr = match (&ptr, &target) {
+                    (Some((p, _)), _) => *p,
+                    (None, Some(t)) => match t.loc {
+                        Loc::Memory(a) => a,
+                        _ => {
+                            return Err(CallError::BadCall(format!(
+                                "cannot call pointer method {m} on {what}: its address cannot be taken (it is not in memory)"
+                            )))
+                        }
+                    },
+                    _ => 0,
+                };
+                addr.to_le_bytes().to_vec()
+            } else {
+                let Some(t) = target.clone() else {
+                    return Err(CallError::BadCall(format!("cannot call {what}.{m}: {what} is a nil pointer")));
+                };
+                r.read_bytes(&t)?
+            };
+            return Ok(Some(Callee {
+                name: inst.name,
+                pc: inst.pc,
+                context: None,
+                receiver: Some(ArgValue { ty: rt, bytes }),
+                params,
+                results: inst.results,
+                dict: Some((inst.dict, inst.dict_at)),
+            }));
+        }
+    }
     if let Some((vm, pm)) = method_names(&tname, m) {
         if let Some((pc, mut params, results)) = signature(rs, &vm) {
             let Some(t) = target.clone() else {
@@ -833,7 +1113,7 @@ fn method(rs: &Resolver, v: &Value, m: &str, what: &str, depth: u32) -> Result<O
             let rp = params.remove(0);
             let rt = r.ty(rp.ty)?;
             let bytes = r.read_bytes(&t)?;
-            return Ok(Some(Callee { name: vm, pc, context: None, receiver: Some(ArgValue { ty: rt, bytes }), params, results }));
+            return Ok(Some(Callee { name: vm, pc, context: None, receiver: Some(ArgValue { ty: rt, bytes }), params, results, dict: None }));
         }
         if let Some((pc, mut params, results)) = signature(rs, &pm) {
             let addr = match (&ptr, &target) {
@@ -860,6 +1140,7 @@ fn method(rs: &Resolver, v: &Value, m: &str, what: &str, depth: u32) -> Result<O
                 receiver: Some(ArgValue { ty: rt, bytes: addr.to_le_bytes().to_vec() }),
                 params,
                 results,
+                dict: None,
             }));
         }
     }
@@ -893,6 +1174,15 @@ fn interface_method(rs: &Resolver, v: &Value, empty: bool, m: &str, what: &str, 
     let data = r.read_u64_at(v, 8)?;
     if tab == 0 {
         return Err(CallError::BadCall(format!("cannot call {what}.{m}: {what} is a nil interface")));
+    }
+    // The method receives the data word: a pointer to the dynamic value
+    // (or the value itself when pointer-shaped), which may point into the
+    // goroutine's stack when the value did not escape; refused like any
+    // argument pointing there (see stack_pointer_in).
+    if rs.stacks.iter().any(|&(lo, hi)| data >= lo && data < hi) {
+        return Err(CallError::Refused(format!(
+            "cannot call {what}.{m}: the value in {what} is on the goroutine's stack (stack object passed to escaping pointer): the method could keep a pointer to it after the call, and the stack can move; use `call -unsafe` if it does not"
+        )));
     }
     let inter = r.mem.read_u64(tab)?;
     let n = r.mem.read_u64(inter + INTERFACETYPE_METHODS_LEN_OFFSET)?;
@@ -928,6 +1218,7 @@ fn interface_method(rs: &Resolver, v: &Value, empty: bool, m: &str, what: &str, 
             receiver: Some(ArgValue { ty: uintptr, bytes: data.to_le_bytes().to_vec() }),
             params,
             results,
+            dict: None,
         });
     }
     // The linker drops methods nothing calls through an interface
