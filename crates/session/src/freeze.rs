@@ -108,7 +108,7 @@ pub(crate) fn inject_frozen(
     let mut hooks = FrozenCall::new(&mut ctx.freezer, env.pcln, &mut *ctx.on_blocked);
     let res = ec::inject_with(proc, tid, env, spec, layout, &mut hooks);
     if proc.is_alive() {
-        if let Err(e) = hooks.finish(proc) {
+        if let Err(e) = hooks.finish(proc, tid) {
             return match (res, e) {
                 (_, stillgo_eval::freeze::FreezeError::Exited(c)) => Err(CallError::Exited(c)),
                 (Ok(_), e) => Err(e.into()),

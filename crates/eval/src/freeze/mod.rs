@@ -181,6 +181,9 @@ pub struct Freezer {
     family: HashMap<u64, u64>,
     /// Breakpoints at newproc1's returns, while a call runs.
     spawn_bps: Vec<u64>,
+    /// A thread that must not run while the freezer lets the others run:
+    /// the call's thread when it is back at the user's stop (in user code).
+    hold: Option<Tid>,
     /// Goroutines made to call asyncPreempt, until they left their thread.
     parking: std::collections::HashSet<u64>,
     /// Rounds of the quiesce loop the last freeze needed.
@@ -294,6 +297,7 @@ impl Freezer {
             frozen: false,
             user_start: HashMap::new(),
             parking: Default::default(),
+            hold: None,
             family: HashMap::new(),
             spawn_bps: Vec::new(),
             rounds: 0,
@@ -317,6 +321,7 @@ impl Freezer {
             return Err(FreezeError::Failed("user scheduling is already disabled in the program (runtime.sched.disable.user is set)".into()));
         }
         self.frozen = true;
+        self.hold = Some(call_tid);
         let r = self.freeze_inner(proc, pcln, call_tid);
         if let Err(e) = r {
             if let Err(t) = self.thaw(proc, pcln) {
@@ -582,8 +587,10 @@ impl Freezer {
                         Catch::Unknown => out.push(Action::Retry { g: g.addr }),
                     }
                 }
-                // Running with no thread we know of: cannot be judged yet.
-                (GStatus::Running, None) => out.push(Action::Retry { g: g.addr }),
+                // Running with no thread we know of, or in a transient state
+                // (copystack: growing its stack on g0; enqueue...): it may
+                // be on its way back to user code, look again next round.
+                (GStatus::Running | GStatus::Copystack | GStatus::Enqueue | GStatus::Other(_), _) => out.push(Action::Retry { g: g.addr }),
                 (GStatus::Runnable | GStatus::Preempted | GStatus::Waiting, _) => {
                     let start = UnwindStart { pc: g.sched_pc, sp: g.sched_sp, bp: g.sched_bp };
                     if let Some(ret) = internal_return(proc, pcln, start) {
@@ -870,7 +877,7 @@ impl Freezer {
             if attempts > THAW_LOCK_ATTEMPTS {
                 return Err(FreezeError::Failed("the scheduler lock stayed held; the program's goroutines could not be thawed".into()));
             }
-            proc.resume(ResumeMode::All)?;
+            proc.resume(self.all_but_held(proc))?;
             std::thread::sleep(Duration::from_micros(100));
             interrupter.interrupt()?;
             loop {
@@ -882,7 +889,7 @@ impl Freezer {
                         if !interrupter.is_pending() {
                             break;
                         }
-                        proc.resume(ResumeMode::All)?;
+                        proc.resume(self.all_but_held(proc))?;
                     }
                 }
             }
@@ -947,6 +954,13 @@ impl Freezer {
             let f = |pc: u64| pcln.func_for_pc(pc).map(|f| f.name.to_string()).unwrap_or_default();
             let th = threads.get(&g.addr).map(|&(t, pc)| format!("tid {t} at {}", f(pc)));
             tracing::debug!(what, id = g.id, status = ?g.status, sched = f(g.sched_pc), ?th, exempt = self.exempt.contains_key(&g.addr), start = f(g.start_pc), "goroutine");
+        }
+    }
+
+    fn all_but_held(&self, proc: &Process) -> ResumeMode {
+        match self.hold {
+            Some(h) => ResumeMode::Only(proc.threads().into_iter().filter(|&t| t != h).collect()),
+            None => ResumeMode::All,
         }
     }
 
@@ -1130,7 +1144,8 @@ impl<'a> FrozenCall<'a> {
     /// Ends the watchdog and consumes an interrupt it may have sent after
     /// the call's last event, so it does not surface as a user stop later.
     /// Call with every thread stopped, after the injection returned.
-    pub fn finish(mut self, proc: &mut Process) -> Result<(), FreezeError> {
+    pub fn finish(mut self, proc: &mut Process, call_tid: Tid) -> Result<(), FreezeError> {
+        self.freezer.hold = Some(call_tid);
         self.watchdog = None;
         if tracing::enabled!(tracing::Level::DEBUG) {
             self.freezer.dump(proc, self.pcln, "after call");
@@ -1139,9 +1154,14 @@ impl<'a> FrozenCall<'a> {
         let mut guard = 0;
         while interrupter.is_pending() && proc.is_alive() && guard < 16 {
             guard += 1;
-            // The world is still frozen (or the call is over): running the
-            // threads until the stop arrives changes no user state.
-            proc.resume(ResumeMode::All)?;
+            // The world is still frozen: running the other threads until
+            // the stop arrives changes no user state. The call's thread is
+            // back at the user's stop, in user code: it stays stopped.
+            let others: Vec<Tid> = proc.threads().into_iter().filter(|&t| t != call_tid).collect();
+            if others.is_empty() {
+                break;
+            }
+            proc.resume(ResumeMode::Only(others))?;
             match proc.wait()? {
                 StopEvent::Exited { code } => return Err(FreezeError::Exited(code)),
                 StopEvent::Killed { signal } => return Err(FreezeError::Exited(128 + signal)),
@@ -1247,6 +1267,8 @@ impl FrozenCall<'_> {
         // thaw() lets the (frozen) threads run briefly itself when the
         // scheduler lock is held; an error here leaves the patches in place
         // and is retried at the next watchdog tick.
+        // The call's thread is running the call, and may hold sched.lock.
+        self.freezer.hold = None;
         match self.freezer.thaw_with(proc, self.pcln, true) {
             Ok(()) => {
                 self.thaw_pending = false;
