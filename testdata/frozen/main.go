@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -40,10 +41,29 @@ var (
 //go:noinline
 func spin(i int) {
 	started.Done()
+	if callingSpins {
+		for {
+			spinStep(i)
+		}
+	}
 	for {
 		spins[i]++
 	}
 }
+
+// With GODEBUG=asyncpreemptoff=1 a loop without calls can never be
+// preempted, not even by the runtime's own stop-the-world for GC, so the
+// program would hang by itself: its spinners then make a call per turn.
+var callingSpins = strings.Contains(os.Getenv("GODEBUG"), "asyncpreemptoff=1")
+
+// spinStep is not a leaf, so it keeps its stack check (the prologue where
+// a goroutine asked to stop does so); small leaf functions have none.
+//
+//go:noinline
+func spinStep(i int) { bumpSpin(i) }
+
+//go:noinline
+func bumpSpin(i int) { spins[i]++ }
 
 func sleeper() {
 	started.Done()
@@ -91,8 +111,15 @@ func syscaller() {
 	}
 }
 
+// bumpSys is not a leaf, so it keeps its stack check (small leaf functions
+// have none, and then nothing in the loop could stop it without
+// asynchronous preemption).
+//
 //go:noinline
-func bumpSys() { sysc++ }
+func bumpSys() { incSys() }
+
+//go:noinline
+func incSys() { sysc++ }
 
 func writer() {
 	started.Done()
@@ -196,7 +223,7 @@ func spawnAndWait() int {
 //go:noinline
 func recvFeed() int {
 	wantFeed.Store(1)
-	return <-feed
+	return <-feed // BP:recvFeed
 }
 
 //go:noinline
@@ -244,8 +271,11 @@ func main() {
 		select {}
 	}()
 	started.Wait()
+	// The first probe comes as soon as every goroutine runs (Wait readies
+	// main as the next goroutine of its P): with GOMAXPROCS=1 and twelve
+	// busy goroutines, a timer wake-up can take seconds to get scheduled.
 	for i := 1; ; i++ {
-		time.Sleep(100 * time.Millisecond)
 		probe(i)
+		time.Sleep(100 * time.Millisecond)
 	}
 }

@@ -184,3 +184,30 @@ pub fn discover_allgs(mem: &dyn Memory, bin: &stillgo_binary::Binary, layout: &L
         first != 0 && mem.read_u64(first + layout.g_goid).ok() == Some(1)
     })
 }
+
+/// Return addresses of the calls to `runtime.newproc1` (the function that
+/// creates every goroutine: `newproc` for `go` statements, `newcoro`,
+/// `debugCallWrap`, synctest), where RAX holds the new `*g` (ABIInternal
+/// result) before the goroutine is queued (`runqput` follows in the
+/// caller) and `m.curg` is the creating goroutine (the callers run on the
+/// system stack). Found by decoding the callers' code.
+pub fn newproc1_return_sites(bin: &stillgo_binary::Binary) -> Vec<u64> {
+    use iced_x86::{Decoder, DecoderOptions, FlowControl};
+    let pcln = bin.pclntab();
+    let Some(target) = pcln.func_by_name(crate::versions::NEWPROC1).map(|f| f.entry) else { return Vec::new() };
+    let mut out = Vec::new();
+    for f in pcln.funcs() {
+        if !crate::versions::NEWPROC1_CALLERS.iter().any(|p| f.name.starts_with(p)) {
+            continue;
+        }
+        let Some(code) = bin.read_static(f.entry, (f.end - f.entry) as usize) else { continue };
+        let mut dec = Decoder::with_ip(64, code, f.entry, DecoderOptions::NONE);
+        while dec.can_decode() {
+            let ins = dec.decode();
+            if ins.flow_control() == FlowControl::Call && ins.near_branch_target() == target {
+                out.push(ins.next_ip());
+            }
+        }
+    }
+    out
+}

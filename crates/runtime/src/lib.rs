@@ -6,6 +6,7 @@
 pub mod format;
 pub mod goroutines;
 pub mod maps;
+pub mod preempt;
 pub mod stack;
 pub mod value;
 pub mod vars;

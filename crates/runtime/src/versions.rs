@@ -428,6 +428,26 @@ pub const SCHED_GLOBAL: &str = "runtime.sched";
 pub const SCHED_ENABLE_USER: &str = "runtime.schedEnableUser";
 /// `func checkdead()` (runtime/proc.go).
 pub const CHECKDEAD: &str = "runtime.checkdead";
+/// `asyncPreempt` (runtime/preempt_amd64.s): what the SIGURG handler makes a
+/// goroutine at an asynchronous safe point call (`doSigPreempt` pushes the
+/// interrupted pc as the return address and jumps there). It saves every
+/// register and deschedules the goroutine (`asyncPreempt2` ->
+/// `gopreempt_m`), so the debugger can do the same push itself, without a
+/// signal and whatever GODEBUG=asyncpreemptoff says. Same in 1.22 to 1.27.
+pub const ASYNC_PREEMPT: &str = "runtime.asyncPreempt";
+/// Stack room asyncPreempt needs below the interrupted sp
+/// (`asyncPreemptStack`, runtime/preempt.go init: the max SP delta of
+/// asyncPreempt + asyncPreempt2 + 8, bounded by `stackNosplit`, 800 bytes
+/// on linux/amd64); the debugger asks for more to stay clear of the check.
+pub const ASYNC_PREEMPT_STACK: u64 = 1024;
+/// `func newproc1(fn *funcval, callergp *g, callerpc uintptr, ...) *g`
+/// (runtime/proc.go; `parked` and `waitreason` parameters since 1.23): every
+/// goroutine is made here.
+pub const NEWPROC1: &str = "runtime.newproc1";
+/// Functions (name prefixes) that call newproc1: `newproc`'s systemstack
+/// closure (`runtime.newproc.func1`), `newcoro` (coro.go, 1.23+),
+/// `debugCallWrap`'s closure (debugcall.go), synctest (1.24+).
+pub const NEWPROC1_CALLERS: &[&str] = &["runtime.newproc", "runtime.newcoro", "runtime.debugCallWrap", "runtime.synctest"];
 /// x86 `RET`: written at the entry of the functions above while frozen.
 pub const X86_RET: u8 = 0xC3;
 /// SIGURG, the runtime's asynchronous preemption signal (`sigPreempt` in

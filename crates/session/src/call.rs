@@ -82,13 +82,11 @@ enum Step {
 }
 
 impl Session {
-    /// Evaluates `expr`, running the function calls in it in the program.
-    ///
-    /// The other goroutines run during the call (as with Delve): freezing
-    /// them (`CallOptions { thaw: false }`) is experimental until it is
-    /// reliable (docs/frozen-world.md lists what is missing).
+    /// Evaluates `expr`, running the function calls in it in the program,
+    /// with every other user goroutine frozen (docs/frozen-world.md); see
+    /// [`Session::call_with`] for a call that blocks on the frozen world.
     pub fn call(&mut self, expr: &str) -> Result<CallOutcome> {
-        self.call_with(expr, CallOptions { thaw: true, ..CallOptions::default() })
+        self.call_with(expr, CallOptions::default())
     }
 
     /// [`Session::call`] with options. With the world frozen, a call that

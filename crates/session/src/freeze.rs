@@ -70,10 +70,11 @@ impl Session {
 
     fn freeze_facts(&mut self) -> Result<FreezeFacts> {
         let layout = self.program.layout()?.clone();
-        let dwarf = self.program.dwarf.clone();
-        let bin = self.program.bin.clone();
-        FreezeFacts::resolve(dwarf.as_deref(), bin.pclntab(), &layout, self.program.go_version.as_ref())
-            .map_err(|e| SessionError::Invalid(e.to_string()))
+        let p = &self.program;
+        p.freeze_facts
+            .get_or_init(|| FreezeFacts::resolve(p.dwarf.as_deref(), &p.bin, &layout, p.go_version.as_ref()).map_err(|e| e.to_string()))
+            .clone()
+            .map_err(SessionError::Invalid)
     }
 
     /// Freezes the world around the call thread `tid`.
@@ -107,7 +108,7 @@ pub(crate) fn inject_frozen(
     let mut hooks = FrozenCall::new(&mut ctx.freezer, env.pcln, &mut *ctx.on_blocked);
     let res = ec::inject_with(proc, tid, env, spec, layout, &mut hooks);
     if proc.is_alive() {
-        if let Err(e) = hooks.finish(proc) {
+        if let Err(e) = hooks.finish(proc, tid) {
             return match (res, e) {
                 (_, stillgo_eval::freeze::FreezeError::Exited(c)) => Err(CallError::Exited(c)),
                 (Ok(_), e) => Err(e.into()),

@@ -18,6 +18,8 @@ pub struct Program {
     /// Runtime layout; None without DWARF.
     pub layout: Option<Layout>,
     pub go_version: Option<GoVersion>,
+    /// What frozen-world calls need, resolved at the first one.
+    pub(crate) freeze_facts: std::sync::OnceLock<Result<stillgo_eval::freeze::FreezeFacts, String>>,
 }
 
 impl Program {
@@ -42,7 +44,7 @@ impl Program {
             // found in the running program (Session::layout).
             None => go_version.as_ref().and_then(stillgo_runtime::versions::fallback_layout),
         };
-        Ok(Program { path: path.to_path_buf(), bin, dwarf, layout, go_version })
+        Ok(Program { path: path.to_path_buf(), bin, dwarf, layout, go_version, freeze_facts: Default::default() })
     }
 
     pub fn dwarf(&self) -> Result<&Arc<DebugInfo>, SessionError> {

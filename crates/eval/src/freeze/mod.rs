@@ -32,11 +32,12 @@ use std::collections::HashMap;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use stillgo_binary::{GoVersion, Pclntab};
+use stillgo_binary::{Binary, GoVersion, Pclntab};
 use stillgo_dwarf::DebugInfo;
 use stillgo_proc::{Interrupter, Memory, Process, ResumeMode, StopEvent, Tid};
 use stillgo_runtime::goroutines::{read_goroutine, thread_goroutine_addr, wait_reason_table};
 use stillgo_runtime::stack::{unwind, UnwindStart};
+use stillgo_runtime::preempt;
 use stillgo_runtime::versions::{self, GStatus, Layout, SchedLayout};
 
 use crate::call::{CallError, CallHooks, EventAction};
@@ -81,6 +82,8 @@ pub struct FreezeFacts {
     pub layout: Layout,
     pub sched_enable_user: u64,
     pub checkdead: u64,
+    /// Entry of `runtime.asyncPreempt` (see [`versions::ASYNC_PREEMPT`]).
+    pub async_preempt: u64,
     /// Return address of `schedEnableUser` when the debugger runs it on an
     /// idle thread: the entry of `runtime.debugCallV2` (present in every
     /// binary that can run calls; only injected calls execute it, and no
@@ -88,11 +91,15 @@ pub struct FreezeFacts {
     pub breakpoint: u64,
     /// Offset of `m.locks` (int32): an M holding runtime locks is not used.
     pub m_locks: u64,
+    /// Where `runtime.newproc1` returns a new goroutine (see
+    /// [`stillgo_runtime::goroutines::newproc1_return_sites`]).
+    pub newproc1_returns: Vec<u64>,
     pub version: Option<GoVersion>,
 }
 
 impl FreezeFacts {
-    pub fn resolve(dwarf: Option<&DebugInfo>, pcln: &Pclntab, layout: &Layout, version: Option<&GoVersion>) -> Result<FreezeFacts, FreezeError> {
+    pub fn resolve(dwarf: Option<&DebugInfo>, bin: &Binary, layout: &Layout, version: Option<&GoVersion>) -> Result<FreezeFacts, FreezeError> {
+        let pcln = bin.pclntab();
         let dwarf = dwarf.ok_or_else(|| FreezeError::Unsupported("the binary has no debug information (runtime.sched cannot be located)".into()))?;
         let sched = SchedLayout::from_dwarf(dwarf).map_err(|e| FreezeError::Unsupported(e.to_string()))?;
         let entry = |n: &str| {
@@ -106,8 +113,10 @@ impl FreezeFacts {
             layout: layout.clone(),
             sched_enable_user: entry(versions::SCHED_ENABLE_USER)?,
             checkdead: entry(versions::CHECKDEAD)?,
+            async_preempt: entry(versions::ASYNC_PREEMPT)?,
             breakpoint: entry(versions::DEBUG_CALL_V2)?,
             m_locks: dwarf.struct_field("runtime.m", "locks").map(|(o, _)| o).ok_or_else(|| FreezeError::Unsupported("runtime.m.locks not found in DWARF".into()))?,
+            newproc1_returns: stillgo_runtime::goroutines::newproc1_return_sites(bin),
             version: version.cloned(),
         })
     }
@@ -167,6 +176,16 @@ pub struct Freezer {
     frozen: bool,
     /// Start functions already classified (user: true).
     user_start: HashMap<u64, bool>,
+    /// The call's goroutine and the goroutines it started (and theirs):
+    /// they run with the call. g -> original startpc (0 for the call's).
+    family: HashMap<u64, u64>,
+    /// Breakpoints at newproc1's returns, while a call runs.
+    spawn_bps: Vec<u64>,
+    /// A thread that must not run while the freezer lets the others run:
+    /// the call's thread when it is back at the user's stop (in user code).
+    hold: Option<Tid>,
+    /// Goroutines made to call asyncPreempt, until they left their thread.
+    parking: std::collections::HashSet<u64>,
     /// Rounds of the quiesce loop the last freeze needed.
     pub rounds: u32,
     /// The call's goroutine (`runtime.g` address), once started.
@@ -182,6 +201,9 @@ const QUIESCE_DEADLINE: Duration = Duration::from_secs(3);
 /// each round up to [`QUIESCE_MAX_PAUSE`].
 const QUIESCE_FIRST_PAUSE: Duration = Duration::from_micros(150);
 const QUIESCE_MAX_PAUSE: Duration = Duration::from_millis(4);
+/// Instructions single-stepped at most to bring a thread out of an unsafe
+/// sequence (they are a few instructions long).
+const SETTLE_MAX_STEPS: u32 = 64;
 /// Attempts to find `sched.lock` free for the thaw splice.
 const THAW_LOCK_ATTEMPTS: u32 = 200;
 /// A call that waits (parked) this long on the frozen world is reported.
@@ -204,8 +226,12 @@ fn sigurg(pid: i32, tid: Tid) {
 /// What a goroutine needs so that it runs no more user code.
 #[derive(Debug)]
 enum Action {
-    /// Running user code on `tid`: preempt it there (SIGURG).
-    Signal { tid: Tid, g: u64 },
+    /// Running user code on `tid` at an asynchronous safe point: make it
+    /// call `asyncPreempt` there, as the runtime's SIGURG handler would.
+    Preempt { tid: Tid, g: u64 },
+    /// Made to call `asyncPreempt` in an earlier round and still running
+    /// (on its way to the scheduler): look again next round.
+    Parking,
     /// Inside the runtime (running, or parked/preempted in runtime
     /// internals that may hold runtime semaphores such as `worldsema`):
     /// let it run as a system goroutine until it returns to user code at
@@ -215,8 +241,6 @@ enum Action {
     /// the gsignal stack, in the vDSO): ask for preemption at the next
     /// prologue and look again after the next round.
     Retry { g: u64 },
-    /// An exempt goroutine still running inside the runtime: wait for it.
-    Await,
 }
 
 /// Runtime functions that may sit between a parked or preempted goroutine
@@ -272,6 +296,10 @@ impl Freezer {
             readd: Vec::new(),
             frozen: false,
             user_start: HashMap::new(),
+            parking: Default::default(),
+            hold: None,
+            family: HashMap::new(),
+            spawn_bps: Vec::new(),
             rounds: 0,
             call_g: None,
             blocked: None,
@@ -293,6 +321,7 @@ impl Freezer {
             return Err(FreezeError::Failed("user scheduling is already disabled in the program (runtime.sched.disable.user is set)".into()));
         }
         self.frozen = true;
+        self.hold = Some(call_tid);
         let r = self.freeze_inner(proc, pcln, call_tid);
         if let Err(e) = r {
             if let Err(t) = self.thaw(proc, pcln) {
@@ -324,17 +353,24 @@ impl Freezer {
         loop {
             self.readd_bps(proc)?;
             let actions = self.scan(proc, pcln, call_tid)?;
-            let signals = actions.iter().filter(|a| matches!(a, Action::Signal { .. } | Action::Retry { .. } | Action::Await)).count();
+            let signals = actions.iter().filter(|a| matches!(a, Action::Preempt { .. } | Action::Retry { .. } | Action::Parking)).count();
+            // Exemptions take effect now, even when nothing else is left:
+            // an exempt goroutine must have its breakpoint before the call.
+            self.apply(proc, &actions)?;
             if signals == 0 && !stop_pending {
+                tracing::debug!(rounds = self.rounds, elapsed = ?start.elapsed(), "frozen");
+                if tracing::enabled!(tracing::Level::DEBUG) {
+                    self.dump(proc, pcln, "after freeze");
+                }
                 return Ok(());
             }
+            tracing::debug!(round = self.rounds, ?actions, "quiesce");
             if start.elapsed() > QUIESCE_DEADLINE {
                 return Err(FreezeError::Failed(format!(
                     "{signals} goroutine(s) did not stop within {QUIESCE_DEADLINE:?} (a loop without function calls can only be stopped by asynchronous preemption: is GODEBUG=asyncpreemptoff=1 set?); use call -thaw to run the call with the program running"
                 )));
             }
             self.rounds += 1;
-            self.apply(proc, &actions)?;
             let others: Vec<Tid> = proc.threads().into_iter().filter(|&t| t != call_tid && proc.regs(t).is_ok()).collect();
             if others.is_empty() {
                 return Ok(());
@@ -348,7 +384,7 @@ impl Freezer {
             pause = (pause * 2).min(QUIESCE_MAX_PAUSE);
             match proc.wait()? {
                 StopEvent::Interrupted { .. } => stop_pending = false,
-                StopEvent::Breakpoint { tid, pc } if self.bps.contains(&pc) => self.exempt_returned(proc, tid, pc)?,
+                StopEvent::Breakpoint { tid, pc } if self.bps.contains(&pc) => self.exempt_returned(proc, pcln, tid, pc)?,
                 StopEvent::Exited { code } => return Err(FreezeError::Exited(code)),
                 StopEvent::Killed { signal } => return Err(FreezeError::Exited(128 + signal)),
                 // Signals are passed on by the resume; other breakpoints
@@ -365,17 +401,20 @@ impl Freezer {
         let sl = self.facts.sched.clone();
         for a in actions {
             match *a {
-                Action::Signal { tid, g } => {
-                    // What preemptone does (runtime/proc.go): ask at the next
-                    // function prologue, and asynchronously by signal,
-                    // delivered when the thread resumes, before it runs
-                    // another instruction: preempted at once at an async
-                    // safe point (runtime/preempt.go isAsyncSafePoint).
-                    proc.write_memory(g + sl.g_preempt, &[1])?;
-                    proc.write_memory(g + sl.g_stackguard0, &versions::STACK_PREEMPT.to_le_bytes())?;
-                    sigurg(proc.pid(), tid);
+                Action::Preempt { tid, g } => {
+                    // runtime/signal_amd64.go sigctxt.pushCall, as done by
+                    // doSigPreempt: the goroutine "calls" asyncPreempt from
+                    // the interrupted pc, which it resumes at once thawed.
+                    // The next instruction it executes is the runtime's.
+                    let mut regs = proc.regs(tid)?;
+                    let sp = regs.sp() - 8;
+                    proc.write_memory(sp, &regs.pc().to_le_bytes())?;
+                    regs.set_sp(sp);
+                    regs.set_pc(self.facts.async_preempt);
+                    proc.set_regs(tid, &regs)?;
+                    self.parking.insert(g);
                 }
-                Action::Await => {}
+                Action::Parking => {}
                 Action::Retry { g } => {
                     proc.write_memory(g + sl.g_preempt, &[1])?;
                     proc.write_memory(g + sl.g_stackguard0, &versions::STACK_PREEMPT.to_le_bytes())?;
@@ -402,7 +441,7 @@ impl Freezer {
     /// startpc, preemption request, SIGURG). The breakpoint is lifted so the
     /// thread does not execute the instruction under it on resume; it is put
     /// back later for other goroutines returning to the same place.
-    fn exempt_returned(&mut self, proc: &mut Process, tid: Tid, pc: u64) -> Result<(), FreezeError> {
+    fn exempt_returned(&mut self, proc: &mut Process, pcln: &Pclntab, tid: Tid, pc: u64) -> Result<(), FreezeError> {
         let layout = self.facts.layout.clone();
         let Ok(regs) = proc.regs(tid) else { return Ok(()) };
         let Ok(Some(g)) = thread_goroutine_addr(proc, &layout, regs.fs_base()) else { return Ok(()) };
@@ -412,12 +451,49 @@ impl Freezer {
         }
         self.exempt.remove(&g);
         proc.write_memory(g + layout.g_startpc, &start_pc.to_le_bytes())?;
-        self.apply(proc, &[Action::Signal { tid, g }])?;
         proc.remove_breakpoint(pc)?;
         self.bps.retain(|&b| b != pc);
+        // A return address is normally an asynchronous safe point; inside
+        // an unsafe sequence (a write barrier call's return) step to the
+        // end of it first.
+        let stack_lo = read_goroutine(proc, &layout, g).map_err(|e| FreezeError::Failed(e.to_string()))?.stack_lo;
+        let action = self.stop_here(proc, pcln, tid, g, stack_lo)?;
+        self.apply(proc, &[action])?;
         if self.exempt.values().any(|&(_, r)| r == pc) {
             self.readd.push((pc, tid));
         }
+        Ok(())
+    }
+
+    /// Watches goroutine creation while the call runs: goroutines the call
+    /// (or one of the goroutines it started) creates run with it.
+    fn watch_spawns(&mut self, proc: &mut Process, call_g: u64) -> Result<(), FreezeError> {
+        self.family.insert(call_g, 0);
+        for &pc in &self.facts.newproc1_returns {
+            if !proc.has_breakpoint(pc) {
+                proc.set_breakpoint(pc)?;
+                self.spawn_bps.push(pc);
+            }
+        }
+        Ok(())
+    }
+
+    /// A thread at a newproc1 return: RAX is the new g, m.curg its creator.
+    /// A goroutine of the call's family gets a startpc in package runtime
+    /// (isSystemGoroutine), so the scheduler runs it while user scheduling
+    /// is off; the original is restored at the thaw.
+    fn spawned(&mut self, proc: &mut Process, tid: Tid) -> Result<(), FreezeError> {
+        let regs = proc.regs(tid)?;
+        let Ok(Some(creator)) = thread_goroutine_addr(proc, &self.facts.layout, regs.fs_base()) else { return Ok(()) };
+        let newg = regs.rax();
+        if newg == 0 || !self.family.contains_key(&creator) || self.family.contains_key(&newg) {
+            return Ok(());
+        }
+        let at = newg + self.facts.layout.g_startpc;
+        let orig = proc.read_u64(at)?;
+        proc.write_memory(at, &self.facts.sched_enable_user.to_le_bytes())?;
+        self.family.insert(newg, orig);
+        tracing::debug!(newg, creator, "goroutine started by the call runs with it");
         Ok(())
     }
 
@@ -448,11 +524,10 @@ impl Freezer {
 
     /// Every user goroutine (but the call's) that could still execute user
     /// code or is stopped inside runtime internals, with what to do.
-    fn scan(&mut self, proc: &Process, pcln: &Pclntab, call_tid: Tid) -> Result<Vec<Action>, FreezeError> {
+    fn scan(&mut self, proc: &mut Process, pcln: &Pclntab, call_tid: Tid) -> Result<Vec<Action>, FreezeError> {
         let layout = self.facts.layout.clone();
-        // Which goroutine each thread runs, and where.
-        // (thread, registers, on the goroutine's own stack, in a signal handler)
-        let mut on_thread: HashMap<u64, (Tid, stillgo_proc::Registers, bool, bool)> = HashMap::new();
+        // Which goroutine each thread runs (m.curg), and on which stack.
+        let mut on_thread: HashMap<u64, (Tid, stillgo_proc::Registers, bool)> = HashMap::new();
         let mut call_g = None;
         for tid in proc.threads() {
             let Ok(regs) = proc.regs(tid) else { continue };
@@ -462,69 +537,118 @@ impl Freezer {
                 call_g = Some(curg);
                 continue;
             }
+            // On g0 (systemstack, mcall, morestack) g.sched holds the
+            // goroutine's own position. Anything else off the goroutine's
+            // stack (the signal handler's gsignal stack, even at the first
+            // instruction of sigtramp when TLS still names the goroutine;
+            // a vDSO call on the g0 stack) leaves g.sched stale.
             let tls_g = proc.read_u64(fs.wrapping_add(versions::TLS_G_OFFSET as u64)).unwrap_or(0);
-            let in_handler = proc.read_u64(tls_g + layout.g_m).ok().and_then(|m| proc.read_u64(m + layout.m_gsignal).ok()) == Some(tls_g);
-            on_thread.insert(curg, (tid, regs, tls_g == curg, in_handler));
+            let m = proc.read_u64(tls_g + layout.g_m).unwrap_or(0);
+            let on_g0 = m != 0 && proc.read_u64(m + layout.m_g0).ok() == Some(tls_g);
+            on_thread.insert(curg, (tid, regs, on_g0));
         }
         let gs = stillgo_runtime::goroutines::all_goroutines(proc, &layout).map_err(|e| FreezeError::Failed(e.to_string()))?;
         let mut out = Vec::new();
         for g in gs {
-            if Some(g.addr) == call_g {
-                continue;
-            }
-            if self.exempt.contains_key(&g.addr) {
-                // Exempt and running: the freeze is not complete until it
-                // is back in user code (its breakpoint) and preempted there.
-                if g.status == GStatus::Running && on_thread.contains_key(&g.addr) {
-                    out.push(Action::Await);
-                }
+            if Some(g.addr) == call_g || self.exempt.contains_key(&g.addr) {
+                // Exempt goroutines run runtime code until they reach their
+                // breakpoint in user code, where they are frozen.
                 continue;
             }
             if !self.is_user_start(pcln, g.start_pc) {
                 continue;
             }
-            let start = match (g.status, on_thread.get(&g.addr)) {
-                (GStatus::Running, Some((tid, regs, on_own_stack, in_handler))) => {
-                    let func = pcln.func_for_pc(regs.pc());
-                    if *in_handler || func.is_none() {
-                        // g.sched is stale there: judge it next round.
+            if self.parking.contains(&g.addr) {
+                if g.status == GStatus::Running && on_thread.contains_key(&g.addr) {
+                    out.push(Action::Parking);
+                    continue;
+                }
+                self.parking.remove(&g.addr);
+            }
+            match (g.status, on_thread.get(&g.addr)) {
+                (GStatus::Running, Some(&(tid, regs, on_g0))) => {
+                    let start = if g.contains_sp(regs.sp()) {
+                        UnwindStart { pc: regs.pc(), sp: regs.sp(), bp: regs.bp() }
+                    } else if on_g0 {
+                        UnwindStart { pc: g.sched_pc, sp: g.sched_sp, bp: g.sched_bp }
+                    } else {
                         out.push(Action::Retry { g: g.addr });
                         continue;
-                    }
-                    let in_user = *on_own_stack && func.is_some_and(|f| !f.is_runtime());
-                    if in_user {
-                        out.push(Action::Signal { tid: *tid, g: g.addr });
-                        continue;
-                    }
-                    if *on_own_stack {
-                        UnwindStart { pc: regs.pc(), sp: regs.sp(), bp: regs.bp() }
-                    } else {
-                        // On the system stack: systemstack saved g.sched.
-                        UnwindStart { pc: g.sched_pc, sp: g.sched_sp, bp: g.sched_bp }
+                    };
+                    let frames = unwind(proc, pcln, start, 64);
+                    match catch_point(pcln, &frames) {
+                        Catch::Here(pc) if pc == regs.pc() && g.contains_sp(regs.sp()) => {
+                            // asyncPreempt needs room on the goroutine's stack
+                            // (preempt.go isAsyncSafePoint); without it, the
+                            // prologue check takes the request.
+                            out.push(self.stop_here(proc, pcln, tid, g.addr, g.stack_lo)?);
+                        }
+                        Catch::Here(ret) | Catch::Return(ret) => out.push(Action::Exempt { g: g.addr, start_pc: g.start_pc, ret }),
+                        Catch::Unknown => out.push(Action::Retry { g: g.addr }),
                     }
                 }
-                // Running without a thread we know (exiting, cgo...): nothing to do.
-                (GStatus::Running, None) => continue,
-                (GStatus::Runnable | GStatus::Preempted | GStatus::Waiting, _) => UnwindStart { pc: g.sched_pc, sp: g.sched_sp, bp: g.sched_bp },
-                // Syscall: exitsyscall deschedules it before user code runs
-                // again; other states hold no user code.
-                _ => continue,
-            };
-            match internal_return(proc, pcln, start) {
-                Some(ret) => {
-                    if tracing::enabled!(tracing::Level::DEBUG) {
-                        let fr: Vec<String> = unwind(proc, pcln, start, 12).iter().map(|f| format!("{}@{:#x}/{}", f.function.as_deref().unwrap_or("?"), f.pc, f.physical)).collect();
-                        tracing::debug!(g = g.id, status = ?g.status, ret, ?fr, "exempt");
+                // Running with no thread we know of, or in a transient state
+                // (copystack: growing its stack on g0; enqueue...): it may
+                // be on its way back to user code, look again next round.
+                (GStatus::Running | GStatus::Copystack | GStatus::Enqueue | GStatus::Other(_), _) => out.push(Action::Retry { g: g.addr }),
+                (GStatus::Runnable | GStatus::Preempted | GStatus::Waiting, _) => {
+                    let start = UnwindStart { pc: g.sched_pc, sp: g.sched_sp, bp: g.sched_bp };
+                    if let Some(ret) = internal_return(proc, pcln, start) {
+                        if tracing::enabled!(tracing::Level::DEBUG) {
+                            let fr: Vec<String> = unwind(proc, pcln, start, 12).iter().map(|f| format!("{}@{:#x}/{}", f.function.as_deref().unwrap_or("?"), f.pc, f.physical)).collect();
+                            tracing::debug!(g = g.id, status = ?g.status, ret, ?fr, "exempt");
+                        }
+                        out.push(Action::Exempt { g: g.addr, start_pc: g.start_pc, ret });
                     }
-                    out.push(Action::Exempt { g: g.addr, start_pc: g.start_pc, ret });
+                    // Otherwise parked at user level: schedule() keeps it
+                    // in sched.disable.runnable once it is ready.
                 }
-                // No user frame found (exiting, or an unwinding failure):
-                // nothing to stop at. A known gap: such a goroutine is not
-                // waited for (docs/frozen-world.md).
-                None => {}
+                // In a system call: exitsyscall deschedules it before it runs
+                // user code again. Other states hold no user code.
+                _ => {}
             }
         }
         Ok(out)
+    }
+
+    /// How to stop goroutine `g`, running user code on `tid`, where it is.
+    fn stop_here(&mut self, proc: &mut Process, pcln: &Pclntab, tid: Tid, g: u64, stack_lo: u64) -> Result<Action, FreezeError> {
+        // asyncPreempt needs room on the goroutine's stack (preempt.go
+        // isAsyncSafePoint); without it, the prologue check takes the
+        // request (Retry sets it).
+        if proc.regs(tid)?.sp().saturating_sub(stack_lo) < versions::ASYNC_PREEMPT_STACK {
+            return Ok(Action::Retry { g });
+        }
+        Ok(if self.settle(proc, pcln, tid)? { Action::Preempt { tid, g } } else { Action::Retry { g } })
+    }
+
+    /// Brings a thread stopped in user code at a point where asynchronous
+    /// preemption is refused (a compiler-marked unsafe sequence, such as a
+    /// write barrier check) to the next safe point by single-stepping, so
+    /// the preemption signal stops it there. True when it is at a safe
+    /// point; false when it left user code (into a runtime call: judged
+    /// again next round) or is in assembly.
+    fn settle(&mut self, proc: &mut Process, pcln: &Pclntab, tid: Tid) -> Result<bool, FreezeError> {
+        for _ in 0..SETTLE_MAX_STEPS {
+            let pc = proc.regs(tid)?.pc();
+            let Some(f) = pcln.func_for_pc(pc) else { return Ok(false) };
+            if !preempt::is_user_code(pcln, &f, pc) || f.is_asm() {
+                return Ok(false);
+            }
+            if preempt::async_safe_point(pcln, &f, pc) {
+                return Ok(true);
+            }
+            match proc.single_step(tid)? {
+                StopEvent::Exited { code } => return Err(FreezeError::Exited(code)),
+                StopEvent::Killed { signal } => return Err(FreezeError::Exited(128 + signal)),
+                StopEvent::SingleStep { .. } => {}
+                other => {
+                    tracing::debug!(?other, "settle: unexpected event");
+                    return Ok(false);
+                }
+            }
+        }
+        Ok(false)
     }
 
     /// Undoes the freeze: every goroutine the freeze parked goes back on the
@@ -565,9 +689,21 @@ impl Freezer {
             }
         }
         self.readd.clear();
+        for bp in std::mem::take(&mut self.spawn_bps) {
+            if let Err(e) = proc.remove_breakpoint(bp) {
+                first_err.get_or_insert(e.into());
+            }
+        }
+        let startpc = self.facts.layout.g_startpc;
+        for (g, orig) in std::mem::take(&mut self.family) {
+            if orig != 0 && proc.read_u64(g + startpc).ok() == Some(self.facts.sched_enable_user) {
+                if let Err(e) = proc.write_memory(g + startpc, &orig.to_le_bytes()) {
+                    first_err.get_or_insert(e.into());
+                }
+            }
+        }
         // Exempt goroutines become user goroutines again, unless their g
         // was freed and reused meanwhile (newproc1 rewrote startpc).
-        let startpc = self.facts.layout.g_startpc;
         for (g, (orig, _)) in std::mem::take(&mut self.exempt) {
             if proc.read_u64(g + startpc).ok() == Some(self.facts.sched_enable_user) {
                 if let Err(e) = proc.write_memory(g + startpc, &orig.to_le_bytes()) {
@@ -741,7 +877,7 @@ impl Freezer {
             if attempts > THAW_LOCK_ATTEMPTS {
                 return Err(FreezeError::Failed("the scheduler lock stayed held; the program's goroutines could not be thawed".into()));
             }
-            proc.resume(ResumeMode::All)?;
+            proc.resume(self.all_but_held(proc))?;
             std::thread::sleep(Duration::from_micros(100));
             interrupter.interrupt()?;
             loop {
@@ -753,7 +889,7 @@ impl Freezer {
                         if !interrupter.is_pending() {
                             break;
                         }
-                        proc.resume(ResumeMode::All)?;
+                        proc.resume(self.all_but_held(proc))?;
                     }
                 }
             }
@@ -799,6 +935,35 @@ impl Freezer {
         Ok(())
     }
 
+    /// Debug dump of every user goroutine: status, where, thread.
+    fn dump(&mut self, proc: &Process, pcln: &Pclntab, what: &str) {
+        let layout = self.facts.layout.clone();
+        let mut threads = HashMap::new();
+        for tid in proc.threads() {
+            let Ok(regs) = proc.regs(tid) else { continue };
+            if let Ok(Some(g)) = thread_goroutine_addr(proc, &layout, regs.fs_base()) {
+                threads.insert(g, (tid, regs.pc()));
+            }
+        }
+        let Ok(gs) = stillgo_runtime::goroutines::all_goroutines(proc, &layout) else { return };
+        tracing::debug!(what, disable_user = read_u8(proc, self.facts.sched.disable_user).ok(), patch = ?self.patches.iter().map(|&(a, _)| read_u8(proc, a).ok()).collect::<Vec<_>>(), "sched");
+        for g in gs {
+            if !self.is_user_start(pcln, g.start_pc) && !self.exempt.contains_key(&g.addr) {
+                continue;
+            }
+            let f = |pc: u64| pcln.func_for_pc(pc).map(|f| f.name.to_string()).unwrap_or_default();
+            let th = threads.get(&g.addr).map(|&(t, pc)| format!("tid {t} at {}", f(pc)));
+            tracing::debug!(what, id = g.id, status = ?g.status, sched = f(g.sched_pc), ?th, exempt = self.exempt.contains_key(&g.addr), start = f(g.start_pc), "goroutine");
+        }
+    }
+
+    fn all_but_held(&self, proc: &Process) -> ResumeMode {
+        match self.hold {
+            Some(h) => ResumeMode::Only(proc.threads().into_iter().filter(|&t| t != h).collect()),
+            None => ResumeMode::All,
+        }
+    }
+
     /// The call's goroutine waits (parked): what for and where.
     fn blocked_info(&self, proc: &Process, pcln: &Pclntab, started: Instant) -> Option<Blocked> {
         let g = read_goroutine(proc, &self.facts.layout, self.call_g?).ok()?;
@@ -841,6 +1006,33 @@ fn internal_return(proc: &Process, pcln: &Pclntab, start: UnwindStart) -> Option
         }
     }
     None
+}
+
+/// Where a running goroutine can be stopped without executing user code.
+#[derive(Debug, Clone, Copy)]
+enum Catch {
+    /// At this pc of the innermost frame: it is in user code.
+    Here(u64),
+    /// At this return address into user code (it is inside the runtime, or
+    /// in user assembly, which is never preempted asynchronously).
+    Return(u64),
+    /// The stack could not be read to a user frame.
+    Unknown,
+}
+
+fn catch_point(pcln: &Pclntab, frames: &[stillgo_runtime::Frame]) -> Catch {
+    for (i, f) in frames.iter().enumerate() {
+        if i > 0 && f.physical == 0 {
+            // An inlined frame shares its pc with the frame below.
+            continue;
+        }
+        let Some(func) = pcln.func_for_pc(f.lookup_pc) else { return Catch::Unknown };
+        if !preempt::is_user_code(pcln, &func, f.lookup_pc) || func.is_asm() {
+            continue;
+        }
+        return if i == 0 { Catch::Here(f.pc) } else { Catch::Return(f.pc) };
+    }
+    Catch::Unknown
 }
 
 /// Interrupts the process when a deadline passes (the watchdog of a frozen
@@ -952,20 +1144,29 @@ impl<'a> FrozenCall<'a> {
     /// Ends the watchdog and consumes an interrupt it may have sent after
     /// the call's last event, so it does not surface as a user stop later.
     /// Call with every thread stopped, after the injection returned.
-    pub fn finish(mut self, proc: &mut Process) -> Result<(), FreezeError> {
+    pub fn finish(mut self, proc: &mut Process, call_tid: Tid) -> Result<(), FreezeError> {
+        self.freezer.hold = Some(call_tid);
         self.watchdog = None;
+        if tracing::enabled!(tracing::Level::DEBUG) {
+            self.freezer.dump(proc, self.pcln, "after call");
+        }
         let interrupter = proc.interrupter();
         let mut guard = 0;
         while interrupter.is_pending() && proc.is_alive() && guard < 16 {
             guard += 1;
-            // The world is still frozen (or the call is over): running the
-            // threads until the stop arrives changes no user state.
-            proc.resume(ResumeMode::All)?;
+            // The world is still frozen: running the other threads until
+            // the stop arrives changes no user state. The call's thread is
+            // back at the user's stop, in user code: it stays stopped.
+            let others: Vec<Tid> = proc.threads().into_iter().filter(|&t| t != call_tid).collect();
+            if others.is_empty() {
+                break;
+            }
+            proc.resume(ResumeMode::Only(others))?;
             match proc.wait()? {
                 StopEvent::Exited { code } => return Err(FreezeError::Exited(code)),
                 StopEvent::Killed { signal } => return Err(FreezeError::Exited(128 + signal)),
                 StopEvent::Breakpoint { tid, pc } if self.freezer.frozen && self.freezer.bps.contains(&pc) => {
-                    self.freezer.exempt_returned(proc, tid, pc)?;
+                    self.freezer.exempt_returned(proc, self.pcln, tid, pc)?;
                 }
                 _ => {}
             }
@@ -981,6 +1182,9 @@ impl CallHooks for FrozenCall<'_> {
 
     fn call_started(&mut self, proc: &mut Process, call_g: u64) -> Result<(), CallError> {
         self.freezer.call_g = Some(call_g);
+        if self.freezer.frozen {
+            self.freezer.watch_spawns(proc, call_g)?;
+        }
         self.started = Instant::now();
         self.check_due = self.started + BLOCKED_AFTER;
         let w = Watchdog::start(proc.interrupter());
@@ -1008,10 +1212,13 @@ impl CallHooks for FrozenCall<'_> {
         }
         self.freezer.readd_bps(proc)?;
         if let StopEvent::Breakpoint { tid, pc } = *ev {
+            if self.freezer.spawn_bps.contains(&pc) {
+                self.freezer.spawned(proc, tid)?;
+            }
             if self.freezer.bps.contains(&pc) {
                 // An exempt goroutine back in user code: freeze it there.
                 // (The call's own goroutine passing the same place steps over.)
-                self.freezer.exempt_returned(proc, tid, pc)?;
+                self.freezer.exempt_returned(proc, self.pcln, tid, pc)?;
                 if !self.freezer.readd.is_empty() {
                     if let Some(w) = &self.watchdog {
                         w.arm(Duration::from_millis(2));
@@ -1060,7 +1267,9 @@ impl FrozenCall<'_> {
         // thaw() lets the (frozen) threads run briefly itself when the
         // scheduler lock is held; an error here leaves the patches in place
         // and is retried at the next watchdog tick.
-        match self.freezer.thaw_with(proc, self.pcln, false) {
+        // The call's thread is running the call, and may hold sched.lock.
+        self.freezer.hold = None;
+        match self.freezer.thaw_with(proc, self.pcln, true) {
             Ok(()) => {
                 self.thaw_pending = false;
                 self.freezer.thawed_for_blocked = true;

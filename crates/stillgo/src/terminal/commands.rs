@@ -57,7 +57,7 @@ const COMMANDS: &[Command] = &[
     Command { names: &["args"], usage: "args [<regex>]", help: "Prints arguments of the selected frame." },
     Command { names: &["vars"], usage: "vars [<regex>]", help: "Prints package variables." },
     Command { names: &["print", "p"], usage: "print <expr>", help: "Evaluates a Go expression. Never runs program code." },
-    Command { names: &["call"], usage: "call [-unsafe] [-freeze|-thaw] <expr>", help: "Calls functions of the program (f(1, \"x\"), x.M(), i.M(), closures) on the current goroutine; arguments are evaluated in the selected frame. Other goroutines run during the call, as with Delve; -freeze (or config freeze on) keeps every other goroutine frozen (experimental). A frozen call blocked on a frozen goroutine is reported after a second: answer thaw (let the program run until it returns) or wait. Arguments pointing into the goroutine's stack are refused unless -unsafe." },
+    Command { names: &["call"], usage: "call [-unsafe] [-freeze|-thaw] <expr>", help: "Calls functions of the program (f(1, \"x\"), x.M(), i.M(), closures) on the current goroutine; arguments are evaluated in the selected frame. Every other goroutine stays frozen during the call (goroutines the call starts run with it); -thaw (or config freeze off) lets them run, as with Delve. A frozen call blocked on a frozen goroutine is reported after a second: answer thaw (let the program run until it returns) or wait. Arguments pointing into the goroutine's stack are refused unless -unsafe." },
     Command { names: &["thaw"], usage: "thaw", help: "At a blocked call's prompt: lets every goroutine run until the call returns." },
     Command { names: &["whatis"], usage: "whatis <expr>", help: "Prints the type of an expression." },
     Command { names: &["set"], usage: "set <variable> = <value>", help: "Changes the value of a variable." },
@@ -76,9 +76,7 @@ fn find_command(name: &str) -> Option<&'static Command> {
 
 impl Repl {
     pub fn new(session: Session) -> Repl {
-        // Frozen calls are opt-in (`config freeze on`, `call -freeze`) until
-        // they are reliable: see docs/frozen-world.md.
-        Repl { session, displays: Vec::new(), next_display: 1, freeze: false }
+        Repl { session, displays: Vec::new(), next_display: 1, freeze: true }
     }
 
     pub fn execute(&mut self, line: &str, out: &mut Out) -> Flow {

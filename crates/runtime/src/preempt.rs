@@ -1,0 +1,58 @@
+//! Where a goroutine can be preempted asynchronously (by the SIGURG the
+//! runtime, or the freezer, sends to its thread).
+//!
+//! runtime/preempt.go `isAsyncSafePoint` decides in the signal handler; the
+//! debugger makes the same decision beforehand so it only relies on a signal
+//! where the signal will stop the goroutine before it runs another
+//! instruction. The rules are the same in Go 1.22 to 1.27 (the runtime's
+//! prefix list changed from `runtime/internal/` to `internal/runtime/` as
+//! the packages moved; both are checked).
+
+use stillgo_binary::{Func, Pclntab, PCDATA_UNSAFE_POINT};
+
+/// internal/abi/symtab.go `FUNCDATA_LocalsPointerMaps`: functions without it
+/// are assembly (or otherwise not well-formed for preemption).
+const FUNCDATA_LOCALS_POINTER_MAPS: u8 = 1;
+/// internal/abi/symtab.go `UnsafePointSafe`; the other values are
+/// `UnsafePointUnsafe` (-2) and the restartable sequences (-3, -4, -5),
+/// where the runtime resumes at the start of the sequence or the function
+/// rather than at the interrupted pc. The debugger only preempts where the
+/// goroutine resumes at the interrupted pc, so those count as unsafe here.
+const UNSAFE_POINT_SAFE: i32 = -1;
+
+fn is_runtime_name(name: &str) -> bool {
+    name.starts_with("runtime.") || name.starts_with("runtime/internal/") || name.starts_with("internal/runtime/")
+}
+
+/// Packages the runtime never preempts asynchronously (preempt.go).
+fn never_async_preempted(name: &str) -> bool {
+    is_runtime_name(name) || name.starts_with("reflect.")
+}
+
+/// Whether `pc` (in `f`) is an asynchronous safe point by the code alone:
+/// not assembly, marked safe by the compiler (not in an unsafe or a
+/// restartable sequence), and the innermost
+/// (possibly inlined) function not in a package the runtime never
+/// preempts. The thread state conditions of `isAsyncSafePoint` (m.locks,
+/// m.mallocing, enough stack) hold in user code and are not checked.
+pub fn async_safe_point(pcln: &Pclntab, f: &Func, pc: u64) -> bool {
+    if f.is_asm() || pcln.funcdata(f, FUNCDATA_LOCALS_POINTER_MAPS).is_none() {
+        return false;
+    }
+    if pcln.pcdata(f, PCDATA_UNSAFE_POINT, pc).is_some_and(|v| v != UNSAFE_POINT_SAFE) {
+        return false;
+    }
+    let inner = pcln.inline_stack(pc);
+    let name = inner.first().map_or(&*f.name, |c| &*c.func_name);
+    !never_async_preempted(name)
+}
+
+/// Whether code at `pc` counts as the program's own code for freezing:
+/// outside the runtime by the innermost (possibly inlined) function name.
+pub fn is_user_code(pcln: &Pclntab, f: &Func, pc: u64) -> bool {
+    if f.is_runtime() {
+        return false;
+    }
+    let inner = pcln.inline_stack(pc);
+    inner.first().is_none_or(|c| !is_runtime_name(&c.func_name))
+}
