@@ -431,9 +431,19 @@ fn call_while_others_in_syscalls_and_runtime() {
             expect(&mut s, &tc, &format!("call mapSum(map[string]int{{\"a\": {i}, \"bb\": 22, \"ccc\": 3}})"), &format!("\"3: a={i} bb=22 ccc=3 \""));
             expect(&mut s, &tc, "call fmt.Sprintf(\"%d-%s-%v-%v\", 42, \"x\", []int{1, 2}, Point{5, 6})", "\"42-x-[1 2]-(5,6)\"");
         }
+        // The world was frozen (the default): no goroutine moved.
+        let after = busy_counts(&mut s, &tc);
+        assert_eq!(after, before, "{tc}: goroutines ran during frozen calls");
+        // The same calls with the world running (call -thaw): the readers,
+        // the getpid loop and the allocator run during them.
+        for i in 0..10 {
+            expect(&mut s, &tc, &format!("call -thaw add({i}, n)"), &(i + 1).to_string());
+            expect(&mut s, &tc, &format!("call -thaw mapSum(map[string]int{{\"a\": {i}, \"bb\": 22, \"ccc\": 3}})"), &format!("\"3: a={i} bb=22 ccc=3 \""));
+            expect(&mut s, &tc, "call -thaw gcNow(1)", "1");
+        }
         let after = busy_counts(&mut s, &tc);
         for (k, name) in ["reads", "getpid calls", "allocations"].iter().enumerate() {
-            assert!(after[k] > before[k], "{tc}: no {name} during the calls: {before:?} -> {after:?}");
+            assert!(after[k] > before[k], "{tc}: no {name} during the thawed calls: {before:?} -> {after:?}");
         }
         assert_eq!(s.send("regs"), regs_before, "{tc}: registers changed by calls");
         // Selecting a goroutine blocked in a system call: the call runs on
