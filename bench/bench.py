@@ -307,27 +307,75 @@ class Bench:
         finally:
             d.close()
 
-    # (6) injected-call latency.
+    # (6) injected-call latency, with the world frozen in stillgo (its
+    # default `call`; Delve lets every goroutine run during a call).  The
+    # workload's other goroutines are busy and bump counters; `print ctr`
+    # (which runs no program code) before and after the calls shows whether
+    # any of them ran during the calls.
     def call(self, kind):
         src = os.path.join(self.a.workloads, "call", "main.go")
         d = self.session(kind, os.path.join(self.a.workdir, "call"), "call")
+        res = {}
         try:
             d.first_prompt()
+            thaw = False
             if kind == "stillgo":
                 _, h = d.cmd("help")
                 if not re.search(r"^\s*call\b", h, re.M):
                     return "n/a"
+                _, h = d.cmd("help call")
+                thaw = "-thaw" in h
             d.cmd(f"break {src}:{marker_line(src, 'call')}")
-            d.cmd("continue")
-            ts = []
-            for k in range(self.a.calls):
-                t, o = d.cmd(f"call add(i, {k})")
-                if not re.search(rf"(^|[\s:=]){40 + k}\s*$", o, re.M):
-                    raise RuntimeError(f"call did not return {40 + k}: {o[-300:]!r}")
-                ts.append(t)
-            return ts
+            self._stop(d)
+
+            def calls(n, first, prefix=""):
+                ts = []
+                for k in range(first, first + n):
+                    t, o = d.cmd(f"call {prefix}add(base, {k})")
+                    if not re.search(rf"(^|[\s:=]){40 + k}\s*$", o, re.M):
+                        raise RuntimeError(f"call did not return {40 + k}: {o[-300:]!r}")
+                    ts.append(t)
+                return ts
+
+            # A batch of calls at one stop.
+            before = self._counters(d)
+            res["batch"] = calls(self.a.calls, 0)
+            res["batch_moved"] = self._moved(before, self._counters(d))
+            # The first call after each of several stops: every stop finds
+            # the busy goroutines running, so each call has to stop them.
+            res["first"], res["first_moved"] = [], 0
+            for j in range(self.a.call_stops):
+                self._stop(d)
+                before = self._counters(d)
+                res["first"] += calls(1, 1000 + j)
+                res["first_moved"] += self._moved(before, self._counters(d))
+            # stillgo with the old behaviour (the world runs, as in Delve).
+            if thaw:
+                before = self._counters(d)
+                res["thaw"] = calls(self.a.calls, 2000, "-thaw ")
+                res["thaw_moved"] = self._moved(before, self._counters(d))
+            return res
         finally:
             d.close()
+
+    @staticmethod
+    def _stop(d):
+        _, o = d.cmd("continue")
+        if "main.go:" not in o or "exited" in o:
+            raise RuntimeError(f"did not stop at the call breakpoint: {o[-300:]!r}")
+
+    @staticmethod
+    def _counters(d):
+        _, o = d.cmd("print ctr")
+        c = {k: int(v) for k, v in re.findall(r"(\w+): (\d+)", o)}
+        if "main.counters" not in o or len(c) != 6:
+            raise RuntimeError(f"cannot read the counters: {o[-300:]!r}")
+        return c
+
+    @staticmethod
+    def _moved(a, b):
+        """Sum of the counters' increments from a to b."""
+        return sum(b[k] - a[k] for k in a)
 
     def run(self):
         a = self.a
@@ -393,11 +441,37 @@ class Bench:
 
     def call_rows(self):
         a = self.a
-        print("== injected call", flush=True)
+        print("== injected call (stillgo: world frozen; Delve: world running)", flush=True)
         r = self.both(self.call)
-        self.row("injected call latency (median)", "ms",
-                 {k: (statistics.median(v) * 1000 if isinstance(v, list) else v) for k, v in r.items()}, 1.0,
-                 f"{a.calls} calls")
+        g = lambda v, f: v.get(f) if isinstance(v, dict) else v
+        med = lambda v: statistics.median(v) * 1000 if isinstance(v, list) else v
+
+        def frozen(kind, v, moved):
+            # The bar is for frozen calls: a stillgo latency counts only when
+            # the counters prove that nothing else ran.
+            if kind == "stillgo" and isinstance(v, dict) and v.get(moved) != 0:
+                return f"not frozen: counters moved by {v.get(moved)}"
+            return med(g(v, moved.replace("_moved", "")))
+
+        self.row("injected call latency, stillgo frozen (median)", "ms",
+                 {k: frozen(k, v, "batch_moved") for k, v in r.items()}, 1.0,
+                 f"{a.calls} calls at one stop; Delve lets the world run")
+        self.row("  first call after a stop, stillgo frozen (median)", "ms",
+                 {k: frozen(k, v, "first_moved") for k, v in r.items()}, None,
+                 f"{a.call_stops} stops")
+        self.row("  first call after a stop: slowest", "ms",
+                 {k: (max(g(v, "first")) * 1000 if isinstance(g(v, "first"), list) else g(v, "first")) for k, v in r.items()},
+                 None, f"of {a.call_stops}")
+        self.row("  counter increments of the other goroutines during the calls at one stop", "count",
+                 {k: g(v, "batch_moved") for k, v in r.items()}, note="frozen = 0")
+        self.row("  counter increments during the first calls after each stop", "count",
+                 {k: g(v, "first_moved") for k, v in r.items()}, note="frozen = 0")
+        s = r.get("stillgo")
+        if isinstance(s, dict) and "thaw" in s:
+            self.row("  stillgo call -thaw (world running, as Delve) (median)", "ms",
+                     {"stillgo": med(s["thaw"]), "dlv": med(g(r.get("dlv"), "batch"))}, None,
+                     f"{a.calls} calls; Delve column: its calls at one stop")
+            self.row("  counter increments during stillgo's -thaw calls", "count", {"stillgo": s["thaw_moved"]})
 
 
 def ratio(r):
@@ -449,7 +523,8 @@ def main():
     ap.add_argument("--json", required=True)
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--nexts", type=int, default=50)
-    ap.add_argument("--calls", type=int, default=20)
+    ap.add_argument("--calls", type=int, default=50)
+    ap.add_argument("--call-stops", type=int, default=20)
     ap.add_argument("--goroutines", type=int, default=100000)
     ap.add_argument("--timeout", type=float, default=300)
     ap.add_argument("--only", default="", help="comma list of: large,condbp,next,goroutines,bigdata,call")

@@ -68,8 +68,8 @@ python3 "$REPO/bench/floor/dwarf_floor.py" "$BENCH/bin/prometheus" 3 > "$BENCH/f
 python3 "$REPO/bench/floor/dwarf_floor.py" "$BENCH/bin/dlv" 3 > "$BENCH/floor-dwarf-dlv.json"
 
 # 4. Both debuggers, same workloads.
-REPS=3 NEXTS=50 CALLS=20
-if [ -n "${BENCH_QUICK:-}" ]; then REPS=1 NEXTS=10 CALLS=5; fi
+REPS=3 NEXTS=50 CALLS=50 CALL_STOPS=20
+if [ -n "${BENCH_QUICK:-}" ]; then REPS=1 NEXTS=10 CALLS=10 CALL_STOPS=5; fi
 rm -rf "$BENCH/logs/session" && mkdir -p "$BENCH/logs/session"
 log "running the workloads (logs of every session in target/bench/logs/session/)"
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -78,7 +78,7 @@ python3 "$REPO/bench/bench.py" \
   --large "prometheus=$BENCH/bin/prometheus" --large "dlv=$BENCH/bin/dlv" \
   --workloads "$REPO/bench/workloads" --workdir "$BENCH/workloads" \
   --logdir "$BENCH/logs/session" --json "$BENCH/results.json" \
-  --reps "$REPS" --nexts "$NEXTS" --calls "$CALLS"
+  --reps "$REPS" --nexts "$NEXTS" --calls "$CALLS" --call-stops "$CALL_STOPS"
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 ptrace_floor >> "$BENCH/floor-ptrace-runs.txt"
 python3 -c '

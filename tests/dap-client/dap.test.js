@@ -5,7 +5,7 @@
 // every Go version under test and passes:
 //   STILLGO_BIN          the stillgo binary
 //   STILLGO_DAP_CONFIG   JSON: { repo, versions: [{ version, goBin, goEnv,
-//                        bins: { hello, values, spin, panicker, many, deadlock } }] }
+//                        bins: { hello, values, spin, panicker, many, deadlock, freeze } }] }
 // Without them every test fails (never skips).
 'use strict';
 
@@ -35,14 +35,34 @@ function bpLine(file, name) {
   return i + 1;
 }
 
+/** Line (1-based) of the first line of a file containing `text`. */
+function lineOf(file, text) {
+  const i = fs.readFileSync(file, 'utf8').split('\n').findIndex((l) => l.includes(text));
+  assert.ok(i >= 0, `${JSON.stringify(text)} not found in ${file}`);
+  return i + 1;
+}
+
+/** Whether a process is gone (or a zombie nobody reaped yet). */
+function gone(pid) {
+  try {
+    return fs.readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z');
+  } catch {
+    return true;
+  }
+}
+
 /** A client on a fresh `stillgo dap` (stdio mode), collecting output. */
 async function client(env) {
   const dc = new DebugClient(BIN, 'dap', 'go', { env: { ...process.env, ...(env || {}) } });
   dc.defaultTimeout = TIMEOUT;
   dc.output = { stdout: '', stderr: '', console: '' };
+  dc.outputEvents = [];
+  dc.stops = [];
   dc.on('output', (e) => {
     dc.output[e.body.category] = (dc.output[e.body.category] || '') + e.body.output;
+    dc.outputEvents.push(e.body);
   });
+  dc.on('stopped', (e) => dc.stops.push(e.body));
   await dc.start();
   return dc;
 }
@@ -76,6 +96,12 @@ async function topFrame(dc, threadId) {
   const st = await dc.stackTraceRequest({ threadId });
   assert.ok(st.body.stackFrames.length > 0, 'empty stack');
   return st.body.stackFrames[0];
+}
+
+/** The value of `expr` in the top frame of thread `tid`. */
+async function evalIn(dc, tid, expr) {
+  const f = await topFrame(dc, tid);
+  return (await dc.evaluateRequest({ expression: expr, frameId: f.id, context: 'watch' })).body.result;
 }
 
 async function vars(dc, ref, extra) {
@@ -123,6 +149,7 @@ for (const v of versions()) {
         assert.equal(c.supportsDisassembleRequest, true);
         assert.equal(c.supportsStepBack, false);
         assert.equal(c.supportsDataBreakpoints, false);
+        assert.equal(c.supportsClipboardContext, true);
         assert.deepEqual(c.exceptionBreakpointFilters.map((f) => f.filter), ['panic', 'fatal']);
       } finally {
         await stopAndKill(dc);
@@ -212,6 +239,11 @@ for (const v of versions()) {
         assert.equal(called.body.result, '"hello"');
         const calledWatch = await dc.evaluateRequest({ expression: 'call normalize(word + "?")', frameId: fid, context: 'watch' });
         assert.equal(calledWatch.body.result, '"brown"');
+        const calledHover = await dc.evaluateRequest({ expression: 'call normalize("Hover.")', frameId: fid, context: 'hover' });
+        assert.equal(calledHover.body.result, '"hover"');
+        const calledClip = await dc.evaluateRequest({ expression: 'call normalize("Clip;")', frameId: fid, context: 'clipboard' });
+        assert.equal(calledClip.body.result, '"clip"');
+        await assert.rejects(dc.evaluateRequest({ expression: 'normalize("x")', frameId: fid, context: 'clipboard' }), /./, 'clipboard must not call either');
         // The program is unharmed: still stopped where it was.
         assert.equal((await topFrame(dc, tid)).line, add);
         await assert.rejects(dc.evaluateRequest({ expression: 'call', frameId: fid, context: 'repl' }), /missing expression/);
@@ -274,6 +306,330 @@ for (const v of versions()) {
         assert.match(dc.output.stdout, /^23 words, 14 distinct\n/);
       } finally {
         await stopAndKill(dc);
+      }
+    });
+
+    test('noDebug: a plain child process; stdout and stderr apart; the real exit code; breakpoints never hit', async () => {
+      const cfg = config();
+      const src = path.join(cfg.repo, 'tests/dap-client/fixtures/panicker/main.go');
+      const dc = await client();
+      try {
+        const exited = dc.waitForEvent('exited');
+        const terminated = dc.waitForEvent('terminated');
+        const { init, configured } = await start(
+          dc,
+          'launch',
+          { mode: 'exec', program: v.bins.panicker, noDebug: true },
+          async (dc) => {
+            const bps = await dc.setBreakpointsRequest({ source: { path: src }, breakpoints: [{ line: bpLine(src, 'panic') }] });
+            await dc.setFunctionBreakpointsRequest({ breakpoints: [{ name: 'main.explode' }] });
+            await dc.setExceptionBreakpointsRequest({ filters: ['panic', 'fatal'] });
+            return bps;
+          },
+          true,
+        );
+        assert.equal(init.body.supportsConfigurationDoneRequest, true);
+        assert.equal(configured.body.breakpoints.length, 1);
+        assert.equal(configured.body.breakpoints[0].verified, false);
+        // An unrecovered panic exits with status 2 (runtime/panic.go, fatalpanic -> exit(2)).
+        assert.equal((await exited).body.exitCode, 2);
+        await terminated;
+        assert.equal(dc.stops.length, 0, `no stop without debugging: ${JSON.stringify(dc.stops)}`);
+        assert.equal(dc.output.stdout, 'to stdout\n');
+        assert.match(dc.output.stderr, /^to stderr\npanic: boom: fuse\n/);
+        // Requests that need the debugger say why they cannot work.
+        await assert.rejects(dc.stackTraceRequest({ threadId: 1 }), /without debugging/);
+        await assert.rejects(dc.evaluateRequest({ expression: '1+1', context: 'repl' }), /without debugging/);
+      } finally {
+        await stopAndKill(dc);
+      }
+    });
+
+    test('noDebug: the program is not traced; restart runs it again; terminate and disconnect kill it', async () => {
+      config();
+      const dc = await client();
+      try {
+        await start(dc, 'launch', { mode: 'exec', program: v.bins.spin, noDebug: true }, null, true);
+        await until(() => /pid=\d+/.test(dc.output.stdout), 'the program to start');
+        const pid1 = Number(dc.output.stdout.match(/pid=(\d+)/)[1]);
+        const status = fs.readFileSync(`/proc/${pid1}/status`, 'utf8');
+        assert.match(status, /TracerPid:\s+0\n/, 'a noDebug program runs without ptrace');
+        // A child of the adapter itself, in its own process group.
+        assert.match(status, new RegExp(`PPid:\\s+${dc._adapterProcess.pid}\\n`));
+        // pause has nothing to stop.
+        await dc.pauseRequest({ threadId: 1 });
+        assert.deepEqual((await dc.threadsRequest()).body.threads, []);
+
+        dc.output.stdout = '';
+        await dc.restartRequest({});
+        await until(() => /pid=\d+/.test(dc.output.stdout), 'the restarted program');
+        const pid2 = Number(dc.output.stdout.match(/pid=(\d+)/)[1]);
+        assert.notEqual(pid1, pid2);
+        await until(() => gone(pid1), 'the first run to end', 10000);
+
+        const terminated = dc.waitForEvent('terminated');
+        await dc.terminateRequest({});
+        await terminated;
+        await until(() => gone(pid2), 'the program to be killed', 10000);
+
+        // Run again and end with disconnect.
+        dc.output.stdout = '';
+        await dc.restartRequest({});
+        await until(() => /pid=\d+/.test(dc.output.stdout), 'the program run again');
+        const pid3 = Number(dc.output.stdout.match(/pid=(\d+)/)[1]);
+        const exit = new Promise((r) => dc._adapterProcess.on('exit', (code) => r(code)));
+        await dc.disconnectRequest({});
+        assert.equal(await exit, 0);
+        await until(() => gone(pid3), 'disconnect to kill the program', 10000);
+        assert.equal(dc.stops.length, 0);
+      } finally {
+        await stopAndKill(dc);
+      }
+    });
+
+    test('noDebug: disconnect without terminateDebuggee leaves the program running', async () => {
+      config();
+      const dc = await client();
+      let pid = 0;
+      try {
+        await start(dc, 'launch', { mode: 'exec', program: v.bins.spin, noDebug: true }, null, true);
+        await until(() => /pid=\d+/.test(dc.output.stdout), 'the program to start');
+        pid = Number(dc.output.stdout.match(/pid=(\d+)/)[1]);
+        const exit = new Promise((r) => dc._adapterProcess.on('exit', (code) => r(code)));
+        await dc.disconnectRequest({ terminateDebuggee: false });
+        assert.equal(await exit, 0);
+        await new Promise((r) => setTimeout(r, 300));
+        assert.ok(!gone(pid), 'the program runs on after the adapter is gone');
+      } finally {
+        await stopAndKill(dc);
+        if (pid) {
+          try {
+            process.kill(pid, 'SIGKILL');
+          } catch {}
+        }
+      }
+    });
+
+    test('logpoints hit during next, stepIn and stepOut log and do not end the step', async () => {
+      const cfg = config();
+      const src = path.join(cfg.repo, 'testdata/hello/main.go');
+      const add = bpLine(src, 'add');
+      const call = lineOf(src, 'c.Add(word)');
+      const dc = await client();
+      try {
+        const { stopped } = await start(dc, 'launch', { mode: 'exec', program: v.bins.hello }, (dc) =>
+          dc.setBreakpointsRequest({ source: { path: src }, breakpoints: [{ line: call }] }),
+        );
+        const tid = stopped.body.threadId;
+        assert.equal((await topFrame(dc, tid)).line, call);
+
+        // Where `next` over c.Add(word) ends without a logpoint.
+        let ev = dc.waitForEvent('stopped');
+        await dc.nextRequest({ threadId: tid });
+        assert.equal((await ev).body.reason, 'step');
+        const plain = await topFrame(dc, tid);
+        assert.equal(plain.name, 'main.countWords');
+        assert.notEqual(plain.line, call);
+
+        // Second word: the same `next` with a logpoint inside Add.
+        ev = dc.waitForEvent('stopped');
+        await dc.continueRequest({ threadId: tid });
+        ev = await ev;
+        assert.equal(ev.body.reason, 'breakpoint');
+        assert.equal((await evalIn(dc, tid, 'word')), '"quick"');
+        const set = await dc.setBreakpointsRequest({
+          source: { path: src },
+          breakpoints: [{ line: call }, { line: add, logMessage: 'adding {word} at {c.total}' }],
+        });
+        assert.ok(set.body.breakpoints.every((b) => b.verified));
+        ev = dc.waitForEvent('stopped');
+        await dc.nextRequest({ threadId: tid });
+        ev = await ev;
+        assert.equal(ev.body.reason, 'step');
+        const after = await topFrame(dc, tid);
+        assert.equal(after.name, plain.name);
+        assert.equal(after.line, plain.line, 'the step ends where it ends without the logpoint');
+        await until(() => /adding "quick" at 1\n/.test(dc.output.console), 'the logpoint message', 10000);
+        const logged = dc.outputEvents.find((o) => o.category === 'console' && o.output.startsWith('adding "quick"'));
+        assert.equal(logged.line, add);
+        assert.equal(logged.source.path, src);
+
+        // stepIn to Add's first line (its declaration, with optimizations
+        // off), then a `next` that ends on the logpoint's line: the step
+        // ends there, as it would without the logpoint, and it logs.
+        ev = dc.waitForEvent('stopped');
+        await dc.continueRequest({ threadId: tid });
+        ev = await ev;
+        assert.equal(ev.body.reason, 'breakpoint');
+        assert.equal(await evalIn(dc, tid, 'word'), '"brown"');
+        ev = dc.waitForEvent('stopped');
+        await dc.stepInRequest({ threadId: tid });
+        ev = await ev;
+        assert.equal(ev.body.reason, 'step');
+        const inAdd = await topFrame(dc, tid);
+        assert.equal(inAdd.name, 'main.(*Counter).Add');
+        assert.ok(inAdd.line <= add, `stepIn landed on line ${inAdd.line}`);
+        if (inAdd.line < add) {
+          assert.ok(!/adding "brown"/.test(dc.output.console), 'not reached yet');
+          ev = dc.waitForEvent('stopped');
+          await dc.nextRequest({ threadId: tid });
+          assert.equal((await ev).body.reason, 'step');
+          assert.equal((await topFrame(dc, tid)).line, add);
+        }
+        await until(() => /adding "brown" at 2\n/.test(dc.output.console), 'the logpoint message where the step ends', 10000);
+        assert.equal((dc.output.console.match(/adding "brown"/g) || []).length, 1, dc.output.console);
+
+        // stepOut from Add (past the logpoint it stands on).
+        ev = dc.waitForEvent('stopped');
+        await dc.stepOutRequest({ threadId: tid });
+        ev = await ev;
+        assert.equal(ev.body.reason, 'step');
+        assert.equal((await topFrame(dc, tid)).name, 'main.countWords');
+
+        // next over `word := normalize(w)` with a logpoint in normalize.
+        const norm = lineOf(src, 'return strings.ToLower(strings.Trim(word');
+        const loop = bpLine(src, 'loop');
+        await dc.setBreakpointsRequest({
+          source: { path: src },
+          breakpoints: [{ line: loop }, { line: norm, logMessage: 'normalize {word}' }],
+        });
+        ev = dc.waitForEvent('stopped');
+        await dc.continueRequest({ threadId: tid });
+        ev = await ev;
+        assert.equal(ev.body.reason, 'breakpoint');
+        assert.equal((await topFrame(dc, tid)).line, loop);
+        const before = (dc.output.console.match(/^normalize "fox"\n/gm) || []).length;
+        assert.equal(before, 0, 'normalize has not run for this word yet');
+        ev = dc.waitForEvent('stopped');
+        await dc.nextRequest({ threadId: tid });
+        ev = await ev;
+        assert.equal(ev.body.reason, 'step');
+        const f = await topFrame(dc, tid);
+        assert.equal(f.name, 'main.countWords');
+        assert.equal(f.line, loop + 1);
+        // (Line 57 resolves to two code blocks of the one statement, so
+        // the logpoint may log twice for one call: a locspec matter.)
+        await until(() => (dc.output.console.match(/^normalize "fox"\n/gm) || []).length > before, 'the normalize log', 10000);
+
+        // To the end: the logpoint logs for every remaining word, never stops.
+        const stops = dc.stops.length;
+        const exited = dc.waitForEvent('exited');
+        await dc.setBreakpointsRequest({ source: { path: src }, breakpoints: [{ line: norm, logMessage: 'normalize {word}' }] });
+        await dc.continueRequest({ threadId: tid });
+        assert.equal((await exited).body.exitCode, 0);
+        assert.equal(dc.stops.length, stops, 'logpoints never stop');
+      } finally {
+        await stopAndKill(dc);
+      }
+    });
+
+    test('debug mode: output puts the binary at the given path, relative to cwd; removed at the end', async () => {
+      const cfg = config();
+      const cwd = fs.mkdtempSync(path.join(require('node:os').tmpdir(), 'stillgo-dap-out-'));
+      fs.mkdirSync(path.join(cwd, 'bin'));
+      const dc = await client({ STILLGO_GO: v.goBin, ...v.goEnv });
+      const bin = path.join(cwd, 'bin', 'hello-dbg');
+      try {
+        const { stopped } = await start(dc, 'launch', {
+          mode: 'debug',
+          program: path.join(cfg.repo, 'testdata/hello'),
+          cwd,
+          output: 'bin/hello-dbg',
+          stopOnEntry: true,
+        });
+        assert.equal(stopped.body.reason, 'entry');
+        assert.ok(fs.existsSync(bin), `no binary at ${bin}: ${fs.readdirSync(path.join(cwd, 'bin'))}`);
+        assert.ok(fs.statSync(bin).mode & 0o100, 'the binary is executable');
+        // The debugged process runs that very file.
+        const exited = dc.waitForEvent('exited');
+        await dc.continueRequest({ threadId: stopped.body.threadId });
+        assert.equal((await exited).body.exitCode, 0);
+        assert.match(dc.output.stdout, /^23 words, 14 distinct\n/);
+        const exit = new Promise((r) => dc._adapterProcess.on('exit', (code) => r(code)));
+        await dc.disconnectRequest({});
+        assert.equal(await exit, 0);
+        assert.ok(!fs.existsSync(bin), 'the built binary is removed when the session ends (as dlv does)');
+        assert.deepEqual(fs.readdirSync(path.join(cwd, 'bin')), [], 'nothing else is removed or left');
+      } finally {
+        await stopAndKill(dc);
+        fs.rmSync(cwd, { recursive: true, force: true });
+      }
+    });
+
+    test('debug mode: restart builds the edited sources again; breakpoints keep their ids', async () => {
+      config();
+      const dir = fs.mkdtempSync(path.join(require('node:os').tmpdir(), 'stillgo-dap-rebuild-'));
+      const src = path.join(dir, 'main.go');
+      fs.writeFileSync(path.join(dir, 'go.mod'), 'module rebuild\n\ngo 1.22\n');
+      const before = [
+        'package main',
+        '',
+        'import "fmt"',
+        '',
+        'var greeting = "before"',
+        '',
+        'func show(s string) {',
+        '\tfmt.Println(s) // BP:show',
+        '}',
+        '',
+        'func extra() {',
+        '\tfmt.Println("extra") // BP:extra',
+        '}',
+        '',
+        'func main() {',
+        '\tshow(greeting)',
+        '\textra()',
+        '}',
+        '',
+      ].join('\n');
+      fs.writeFileSync(src, before);
+      const dc = await client({ STILLGO_GO: v.goBin, ...v.goEnv });
+      try {
+        const show = bpLine(src, 'show');
+        const extra = bpLine(src, 'extra');
+        const { configured, stopped } = await start(dc, 'launch', { mode: 'debug', program: dir }, (dc) =>
+          dc.setBreakpointsRequest({ source: { path: src }, breakpoints: [{ line: show }, { line: extra }] }),
+        );
+        const [bShow, bExtra] = configured.body.breakpoints;
+        assert.ok(bShow.verified && bExtra.verified);
+        assert.equal(stopped.body.reason, 'breakpoint');
+        assert.deepEqual(stopped.body.hitBreakpointIds, [bShow.id]);
+        assert.equal(await evalIn(dc, stopped.body.threadId, 's'), '"before"');
+
+        // The user edits the program (same lines, the second statement
+        // gone) and restarts: the new sources are built and debugged.
+        fs.writeFileSync(src, before.replace('"before"', '"after"').replace('\tfmt.Println("extra") // BP:extra', '\t// nothing left here'));
+        const changes = [];
+        dc.on('breakpoint', (e) => changes.push(e.body));
+        const again = dc.waitForEvent('stopped');
+        await dc.restartRequest({});
+        const ev = await again;
+        assert.equal(ev.body.reason, 'breakpoint');
+        assert.deepEqual(ev.body.hitBreakpointIds, [bShow.id], 'the client keeps the id it knows');
+        assert.equal(await evalIn(dc, ev.body.threadId, 's'), '"after"');
+        // The breakpoint whose line lost its code changed; the client is told under its id.
+        const ch = changes.find((c) => c.breakpoint.id === bExtra.id);
+        assert.ok(ch, `a breakpoint event for ${bExtra.id}: ${JSON.stringify(changes)}`);
+        assert.equal(ch.reason, 'changed');
+        assert.ok(!ch.breakpoint.verified || ch.breakpoint.line !== extra, JSON.stringify(ch));
+        assert.ok(!changes.some((c) => c.breakpoint.id === bShow.id), 'an unchanged breakpoint is not reported');
+
+        const exited = dc.waitForEvent('exited');
+        await dc.setBreakpointsRequest({ source: { path: src }, breakpoints: [] });
+        await dc.continueRequest({ threadId: ev.body.threadId });
+        assert.equal((await exited).body.exitCode, 0);
+        // The first run was killed at its breakpoint, before printing; the
+        // rebuilt one prints the new greeting and no "extra".
+        assert.equal(dc.output.stdout, 'after\n');
+
+        // A restart whose build fails ends the session with the compiler's message.
+        fs.writeFileSync(src, before.replace('func main() {', 'func main() { undefinedThing()'));
+        const terminated = dc.waitForEvent('terminated');
+        await assert.rejects(dc.restartRequest({}), /go build failed[\s\S]*undefinedThing/);
+        await terminated;
+      } finally {
+        await stopAndKill(dc);
+        fs.rmSync(dir, { recursive: true, force: true });
       }
     });
 
@@ -408,6 +764,12 @@ for (const v of versions()) {
         assert.equal(byName(cs, 'qcount').value, '3');
         assert.equal(byName(cs, 'dataqsiz').value, '5');
         assert.deepEqual(cs.filter((x) => x.name.startsWith('[')).map((x) => x.value), ['1', '2', '3']);
+
+        // Long strings: cut for display, whole for "Copy Value" (clipboard).
+        const shown = (await dc.evaluateRequest({ expression: 'vLong', frameId: frame.id, context: 'watch' })).body.result;
+        assert.ok(shown.length < 5000, `shown: ${shown.length} chars`);
+        const copied = (await dc.evaluateRequest({ expression: 'vLong', frameId: frame.id, context: 'clipboard' })).body.result;
+        assert.equal(copied, JSON.stringify('0123456789'.repeat(500)));
 
         // setVariable on a top-level local.
         const set = await dc.setVariableRequest({ variablesReference: scopes[1].variablesReference, name: 'vInt', value: '77' });
@@ -599,6 +961,8 @@ for (const v of versions()) {
       const line = bpLine(path.join(pkg, 'calc_test.go'), 'test');
       // The editor sees the sources under /remote/src; the binary says pkg.
       const remote = '/remote/src/testpkg';
+      const outDir = fs.mkdtempSync(path.join(require('node:os').tmpdir(), 'stillgo-dap-test-'));
+      const testBin = path.join(outDir, 'pkg.test');
       const dc = await client({ STILLGO_GO: v.goBin, ...v.goEnv });
       try {
         const { configured, stopped } = await start(
@@ -607,13 +971,17 @@ for (const v of versions()) {
           {
             mode: 'test',
             program: pkg,
-            args: ['-test.run', 'TestAdd', '-test.v'],
+            // args as one string (split like shell words, quotes group),
+            // as newer VS Code Go configurations allow.
+            args: "-test.run 'TestAdd$' -test.v",
+            output: testBin,
             substitutePath: [{ from: remote, to: pkg }],
           },
           (dc) => dc.setBreakpointsRequest({ source: { path: `${remote}/calc_test.go` }, breakpoints: [{ line, condition: 'c.a == 20' }] }),
         );
         assert.equal(configured.body.breakpoints[0].verified, true);
         assert.equal(configured.body.breakpoints[0].source.path, `${remote}/calc_test.go`);
+        assert.ok(fs.existsSync(testBin), 'the test binary is built at the absolute output path');
         assert.equal(stopped.body.reason, 'breakpoint');
         const f = await topFrame(dc, stopped.body.threadId);
         assert.equal(f.name, 'testpkg.TestAdd');
@@ -626,8 +994,54 @@ for (const v of versions()) {
         assert.match(dc.output.stdout, /--- PASS: TestAdd/);
       } finally {
         await stopAndKill(dc);
+        fs.rmSync(outDir, { recursive: true, force: true });
       }
     });
+
+    for (const freezeWorld of [true, false]) {
+      test(`evaluate call honours freezeWorld: ${freezeWorld}`, async () => {
+        const cfg = config();
+        const src = path.join(cfg.repo, 'tests/dap-client/fixtures/freeze/main.go');
+        const dc = await client();
+        try {
+          const { stopped } = await start(dc, 'launch', { mode: 'exec', program: v.bins.freeze, freezeWorld }, (dc) =>
+            dc.setBreakpointsRequest({ source: { path: src }, breakpoints: [{ line: bpLine(src, 'probe') }] }),
+          );
+          assert.equal(stopped.body.reason, 'breakpoint');
+          const tid = stopped.body.threadId;
+          const fid = (await topFrame(dc, tid)).id;
+          // The client library puts no time limit on requests: a call that
+          // hangs must fail the test, not hang the suite.
+          const ev = (expression, context) =>
+            Promise.race([
+              dc.evaluateRequest({ expression, frameId: fid, context }),
+              new Promise((_, reject) => setTimeout(() => reject(new Error(`evaluate ${expression}: no answer in 30 s`)), 30000).unref()),
+            ]);
+          // A background goroutine ticks every millisecond: frozen, it
+          // cannot move during a call that sleeps 50 ms; thawed, it does.
+          const t0 = (await ev('ticks', 'watch')).body.result;
+          assert.equal((await ev('call nap()', 'repl')).body.result, '2');
+          const t1 = (await ev('ticks', 'watch')).body.result;
+          if (freezeWorld) assert.equal(t1, t0, 'frozen: no other goroutine ran during the call');
+          else assert.ok(Number(t1) > Number(t0), `thawed: the ticker ran during the call (${t0} -> ${t1})`);
+          // A call that waits for a goroutine the freeze holds is reported
+          // (and thawed so it completes); thawed, it just returns.
+          if (freezeWorld) {
+            await assert.rejects(ev('call recvFeed()', 'watch'), /blocked while the other goroutines were frozen.*chan receive/s);
+          } else {
+            assert.equal((await ev('call recvFeed()', 'watch')).body.result, '1');
+          }
+          // The program is healthy afterwards: calls work, it runs on.
+          assert.equal((await ev('call nop()', 'hover')).body.result, '7');
+          const again = dc.waitForEvent('stopped');
+          await dc.continueRequest({ threadId: tid });
+          assert.equal((await again).body.reason, 'breakpoint');
+          assert.ok(Number(await evalIn(dc, tid, 'ticks')) > Number(t1), 'the ticker runs again after continue');
+        } finally {
+          await stopAndKill(dc);
+        }
+      });
+    }
 
     test('threads lists 100,000 goroutines', async () => {
       const cfg = config();

@@ -1,11 +1,37 @@
 //! Logical breakpoints (what the user asked for) over physical ones (one
 //! int3 per address, owned by the process layer). Several logical
 //! breakpoints may share an address; stepping adds its own temporary ones.
+//!
+//! A breakpoint can be a tracepoint (a DAP logpoint): a hit whose
+//! condition holds is handed to the front end's trace hook while the
+//! program is stopped there, and the program then goes on as if the
+//! breakpoint were not there. In particular a tracepoint reached during a
+//! `next`/`step`/`stepout` does not end the step: the step's plan (its
+//! temporary breakpoints, goroutine and frame) stays in force, so the step
+//! ends exactly where it would have ended without the tracepoint.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use stillgo_proc::Tid;
+
 use crate::locspec::Resolved;
+use crate::{Result, Selection, Session, SessionError};
+
+/// A tracepoint hit, as given to the [`TraceHook`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TraceHit {
+    pub id: u32,
+    pub tid: Tid,
+    pub goroutine: Option<u64>,
+}
+
+/// Called for every tracepoint hit whose condition and hit condition hold,
+/// with the program stopped at the tracepoint and the goroutine (or thread)
+/// that hit it selected at frame 0, so expressions evaluate in the
+/// tracepoint's frame. The selection is restored afterwards and the program
+/// goes on. The hook must not resume the program.
+pub type TraceHook = Box<dyn FnMut(&mut Session, &TraceHit)>;
 
 /// `condition -hitcount ID OP N`: stop only when the hit count satisfies it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,6 +111,9 @@ pub struct Breakpoint {
     /// Hits whose condition held, in total and per goroutine.
     pub total_hits: u64,
     pub hits: HashMap<u64, u64>,
+    /// A tracepoint: hits are reported to the trace hook and never stop
+    /// the program (see the module comment).
+    pub trace: bool,
 }
 
 #[derive(Default)]
@@ -94,6 +123,8 @@ pub(crate) struct Table {
     /// Set while a step runs: user breakpoints hit by other goroutines are
     /// ignored so the step finishes on the goroutine that started it.
     pub stepping_goroutine: Option<u64>,
+    /// Receives tracepoint hits (None: they are counted, nothing else).
+    pub trace_hook: Option<TraceHook>,
 }
 
 impl Table {
@@ -111,6 +142,7 @@ impl Table {
             hit_condition: None,
             total_hits: 0,
             hits: HashMap::new(),
+            trace: false,
         };
         self.bps.push(bp.clone());
         bp
@@ -169,6 +201,10 @@ impl Table {
         self.bps.iter_mut().find(|b| b.id == id).map(|b| b.hit_condition = hc)
     }
 
+    pub fn set_trace(&mut self, id: u32, trace: bool) -> Option<()> {
+        self.bps.iter_mut().find(|b| b.id == id).map(|b| b.trace = trace)
+    }
+
     /// Counts a hit whose condition held; says whether to stop (the hit
     /// condition, if any, holds for the new count).
     pub fn record_hit(&mut self, id: u32, goroutine: Option<u64>) -> bool {
@@ -184,6 +220,56 @@ impl Table {
         for b in &mut self.bps {
             b.total_hits = 0;
             b.hits.clear();
+        }
+    }
+}
+
+impl Session {
+    /// Makes breakpoint `id` a tracepoint (hits go to the trace hook, the
+    /// program never stops there) or a stopping breakpoint again.
+    pub fn set_tracepoint(&mut self, id: u32, trace: bool) -> Result<()> {
+        self.bps.set_trace(id, trace).ok_or_else(|| SessionError::Invalid(format!("no breakpoint {id}")))
+    }
+
+    /// Installs (or removes) the hook that receives tracepoint hits. It
+    /// stays installed across `restart`.
+    pub fn set_trace_hook(&mut self, hook: Option<TraceHook>) {
+        self.bps.trace_hook = hook;
+    }
+
+    /// Hands one tracepoint hit to the hook, with the hitting goroutine
+    /// selected for the duration of the call.
+    pub(crate) fn fire_trace(&mut self, hit: TraceHit) {
+        let Some(mut hook) = self.bps.trace_hook.take() else { return };
+        let saved = self.sel.clone();
+        self.sel = Selection { goroutine: hit.goroutine, thread: Some(hit.tid), frame: 0 };
+        hook(self, &hit);
+        self.sel = saved;
+        // The hook may have installed another hook meanwhile: that one wins.
+        if self.bps.trace_hook.is_none() {
+            self.bps.trace_hook = Some(hook);
+        }
+    }
+
+    /// Fires the tracepoints at `pc` for a hit by `tid` where a step ends
+    /// (the step's own stop takes precedence over the breakpoints there, but
+    /// a logpoint on the line the step lands on still logs). Conditions and
+    /// hit conditions apply as for any hit.
+    pub(crate) fn fire_tracepoints_at(&mut self, tid: Tid, pc: u64) {
+        let traces: Vec<Breakpoint> = self.bps.at(pc).into_iter().filter(|b| b.trace).collect();
+        if traces.is_empty() {
+            return;
+        }
+        let goroutine = self.goroutine_of_thread(tid).ok().flatten();
+        for bp in traces {
+            if let Some(c) = &bp.condition {
+                if !self.condition_holds(c, tid) {
+                    continue;
+                }
+            }
+            if self.bps.record_hit(bp.id, goroutine) {
+                self.fire_trace(TraceHit { id: bp.id, tid, goroutine });
+            }
         }
     }
 }

@@ -23,7 +23,7 @@ use stillgo_runtime::stack::{self, Frame, UnwindStart};
 use stillgo_runtime::vars::{frame_variables, FrameRegs, FrameVar};
 use stillgo_runtime::{GStatus, Layout, Limits, Reader, Value};
 
-pub use breakpoints::{Breakpoint, HitCondition};
+pub use breakpoints::{Breakpoint, HitCondition, TraceHit, TraceHook};
 pub use locspec::LocSpec;
 pub use program::Program;
 
@@ -750,21 +750,25 @@ impl Session {
             return Ok(None);
         }
         let goroutine = self.goroutine_of_thread(tid)?;
-        // While stepping, only the stepping goroutine may stop.
-        if let Some(only) = self.bps.stepping_goroutine {
-            if goroutine != Some(only) {
-                return Ok(None);
-            }
-        }
+        // While stepping, only the stepping goroutine may stop; tracepoints
+        // log for every goroutine (they never stop, see breakpoints.rs).
+        let others_ignored = self.bps.stepping_goroutine.is_some_and(|only| goroutine != Some(only));
         let mut ids = Vec::new();
         for bp in candidates {
+            if others_ignored && !bp.trace {
+                continue;
+            }
             if let Some(c) = &bp.condition {
                 if !self.condition_holds(c, tid) {
                     continue;
                 }
             }
             if self.bps.record_hit(bp.id, goroutine) {
-                ids.push(bp.id);
+                if bp.trace {
+                    self.fire_trace(breakpoints::TraceHit { id: bp.id, tid, goroutine });
+                } else {
+                    ids.push(bp.id);
+                }
             }
         }
         if ids.is_empty() {

@@ -112,7 +112,15 @@ impl Session {
         }
         self.insert_temps(&mut plan)?;
         self.bps.stepping_goroutine = Some(goroutine);
-        let result = self.run_until(&mut |s, tid, pc| s.step_hit(&mut plan, tid, pc));
+        // Tracepoints met on the way log through user_breakpoint_hit and
+        // the run goes on under this plan; one where the step ends logs too.
+        let result = self.run_until(&mut |s, tid, pc| {
+            let end = s.step_hit(&mut plan, tid, pc);
+            if end {
+                s.fire_tracepoints_at(tid, pc);
+            }
+            end
+        });
         self.bps.stepping_goroutine = None;
         // Remove temporary breakpoints whatever happened (the process may be gone).
         if let Some(p) = self.proc.as_mut() {

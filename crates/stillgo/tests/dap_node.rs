@@ -27,6 +27,7 @@ fn node_dap_client_suite() {
             "panicker": build_path(&suite.join("fixtures/panicker"), &tc, Flavor::Debug),
             "many": build_path(&suite.join("fixtures/many"), &tc, Flavor::Debug),
             "deadlock": build_path(&suite.join("fixtures/deadlock"), &tc, Flavor::Debug),
+            "freeze": build_path(&suite.join("fixtures/freeze"), &tc, Flavor::Debug),
         });
         // `debug` mode builds with this toolchain, hermetically (as the
         // testkit's own builds do).

@@ -265,8 +265,21 @@ fn wrong_field_types_and_missing_fields_name_the_field() {
     assert_error(&r, "invalid value");
     let r = d.request("launch", json!({"mode": "exec", "program": 42}));
     assert_error(&r, "field `program`: invalid type");
-    let r = d.request("launch", json!({"mode": "exec", "args": "not a list", "program": "/bin/true"}));
-    assert_error(&r, "field `args`: invalid type");
+    // args: a list or one string (split like shell words), nothing else.
+    let r = d.request("launch", json!({"mode": "exec", "args": 5, "program": "/bin/true"}));
+    assert_error(&r, "field `args`");
+    let r = d.request("launch", json!({"mode": "exec", "args": [1, 2], "program": "/bin/true"}));
+    assert_error(&r, "field `args`");
+    let r = d.request("launch", json!({"mode": "exec", "freezeWorld": "yes", "program": "/bin/true"}));
+    assert_error(&r, "field `freezeWorld`: invalid type");
+    let r = d.request("launch", json!({"mode": "debug", "buildFlags": {"a": 1}, "program": "/tmp"}));
+    assert_error(&r, "field `buildFlags`");
+    // An output path in a directory that does not exist: refused before
+    // anything is built.
+    let hello = source_path("hello", "main.go");
+    let dir = hello.parent().expect("package directory");
+    let r = d.request("launch", json!({"mode": "debug", "program": dir, "output": "/nonexistent-stillgo-dir/bin"}));
+    assert_error(&r, "/nonexistent-stillgo-dir does not exist");
     let r = d.request("disassemble", json!({"memoryReference": "0x1000", "instructionCount": "ten"}));
     assert_error(&r, "field `instructionCount`: invalid type");
     // The server still answers.

@@ -8,18 +8,23 @@
 //! changes, disconnect), interrupts the program first and marks why, so the
 //! engine applies them and resumes (or ends) without reporting a stop.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::io::Read;
+use std::os::fd::OwnedFd;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
-use stillgo_proc::{LaunchOptions, StdioMode, Tid};
+use stillgo_proc::{ChildPipes, LaunchOptions, StdioMode, Tid};
 use stillgo_runtime::{Limits, Value};
-use stillgo_session::{CallOutcome, CallValue, HitCondition, Session, SessionError, Stop};
+use stillgo_session::{CallOptions, CallOutcome, CallValue, HitCondition, Session, SessionError, Stop, TraceHit};
 
 use super::protocol::*;
 use super::vars::{self, ChildVal, Kids};
@@ -80,11 +85,32 @@ pub(super) fn exception_filters() -> Vec<ExceptionFilter> {
     ]
 }
 
+/// Strings copied with the editor's "Copy Value" (evaluate in the
+/// `clipboard` context) are read up to this many bytes, not cut at the
+/// display limit.
+const CLIPBOARD_STRING_LEN: usize = 1 << 20;
+
+/// A program run without the debugger (`noDebug`, VS Code's "Run Without
+/// Debugging"): a plain child process, not traced.
+struct PlainRun {
+    child: Child,
+    /// Which run this is; a waiter thread reports the end of run `n` as
+    /// `Msg::PlainExited(n)`.
+    run: u64,
+}
+
 pub struct Engine {
     out: Out,
     shared: Arc<Shared>,
     rx: Receiver<Msg>,
+    /// For the threads that wait for a `noDebug` program to end.
+    tx: Sender<Msg>,
     session: Option<Session>,
+    /// The program of a `noDebug` launch, while it runs.
+    plain: Option<PlainRun>,
+    /// How a `noDebug` launch started the program (for restart).
+    plain_opts: Option<LaunchOptions>,
+    plain_runs: u64,
     /// The temporary build of `debug`/`test` mode; removed on drop.
     built: Option<build::Built>,
     attached: bool,
@@ -96,7 +122,28 @@ pub struct Engine {
     source_bps: HashMap<String, Vec<u32>>,
     function_bps: Vec<u32>,
     exception_bps: Vec<(u32, ExceptionKind)>,
-    logpoints: HashMap<u32, String>,
+    /// Session breakpoint id -> the id the client knows. The same number
+    /// until a restart rebuilds the program: the new session numbers its
+    /// breakpoints afresh, the client keeps the ids it was given.
+    dap_ids: HashMap<u32, i64>,
+    next_dap_id: i64,
+    /// What the client asked for and what it was answered, to set the
+    /// breakpoints again in a rebuilt program: per source path (as the
+    /// client names it), for function breakpoints, for exception filters.
+    source_reqs: HashMap<String, (Vec<SourceBreakpoint>, Vec<BreakpointOut>)>,
+    function_reqs: (Vec<FunctionBreakpoint>, Vec<BreakpointOut>),
+    exception_reqs: (Vec<String>, Vec<BreakpointOut>),
+    /// How `debug`/`test` mode built the program (package directory,
+    /// flags, test), so restart builds it again from the current sources.
+    rebuild: Option<(String, Vec<String>, bool)>,
+    /// The launch of a program built here, for the relaunch after a rebuild.
+    launch_opts: Option<LaunchOptions>,
+    /// Messages of the logpoints, by breakpoint id (tracepoints in the
+    /// session); shared with the session's trace hook.
+    logpoints: Rc<RefCell<HashMap<u32, String>>>,
+    /// The `freezeWorld` launch/attach argument: whether `call` freezes the
+    /// other goroutines. None leaves the choice to the session's default.
+    freeze_world: Option<bool>,
     frames: Vec<FrameCtx>,
     handles: Vec<Handle>,
     /// Ids of earlier stops are never reused, so a stale id from the client
@@ -117,12 +164,16 @@ fn err(e: SessionError) -> String {
 }
 
 impl Engine {
-    pub fn new(out: Out, shared: Arc<Shared>, rx: Receiver<Msg>) -> Engine {
+    pub fn new(out: Out, shared: Arc<Shared>, rx: Receiver<Msg>, tx: Sender<Msg>) -> Engine {
         Engine {
             out,
             shared,
             rx,
+            tx,
             session: None,
+            plain: None,
+            plain_opts: None,
+            plain_runs: 0,
             built: None,
             attached: false,
             stop_on_entry: false,
@@ -131,7 +182,15 @@ impl Engine {
             source_bps: HashMap::new(),
             function_bps: Vec::new(),
             exception_bps: Vec::new(),
-            logpoints: HashMap::new(),
+            dap_ids: HashMap::new(),
+            next_dap_id: 0,
+            source_reqs: HashMap::new(),
+            function_reqs: (Vec::new(), Vec::new()),
+            exception_reqs: (Vec::new(), Vec::new()),
+            rebuild: None,
+            launch_opts: None,
+            logpoints: Rc::new(RefCell::new(HashMap::new())),
+            freeze_world: None,
             frames: Vec::new(),
             handles: Vec::new(),
             frames_base: 0,
@@ -148,6 +207,7 @@ impl Engine {
         while !self.done {
             match self.rx.recv() {
                 Ok(Msg::Req(req)) => self.handle(req),
+                Ok(Msg::PlainExited(run)) => self.plain_exited(run),
                 Ok(Msg::Shutdown) | Err(_) => break,
             }
         }
@@ -159,6 +219,7 @@ impl Engine {
         if let Some(mut s) = self.session.take() {
             let _ = s.end();
         }
+        self.kill_plain();
         self.shared.set_interrupter(None);
     }
 
@@ -183,6 +244,14 @@ impl Engine {
     /// `Ok(None)` means the handler answered itself (commands that answer
     /// before running the program).
     fn dispatch(&mut self, req: &Request) -> R<Option<serde_json::Value>> {
+        if self.no_debug
+            && matches!(
+                req.command.as_str(),
+                "continue" | "next" | "stepIn" | "stepOut" | "stackTrace" | "scopes" | "variables" | "evaluate" | "setVariable" | "exceptionInfo" | "disassemble"
+            )
+        {
+            return Err(format!("{}: the program runs without debugging (noDebug)", req.command));
+        }
         match req.command.as_str() {
             "initialize" => {
                 let _a: InitializeArgs = req.args()?;
@@ -201,6 +270,7 @@ impl Engine {
                     supports_disassemble_request: true,
                     supports_delayed_stack_trace_loading: true,
                     supports_stepping_granularity: true,
+                    supports_clipboard_context: true,
                     exception_breakpoint_filters: exception_filters(),
                     ..Default::default()
                 })
@@ -299,7 +369,16 @@ impl Engine {
             }
             "restart" => {
                 self.shared.quitting.store(false, Ordering::SeqCst);
-                self.restart()?;
+                if let Err(e) = self.restart() {
+                    if self.session.is_none() && self.plain.is_none() && self.rebuild.is_some() {
+                        // The rebuild failed after the old program ended:
+                        // nothing is left to debug; say why and end.
+                        self.out.respond(req, Err(e));
+                        self.out.event("terminated", Some(TerminatedEvent {}));
+                        return Ok(None);
+                    }
+                    return Err(e);
+                }
                 self.out.respond(req, Ok(None));
                 self.start_running();
                 Ok(None)
@@ -369,27 +448,14 @@ impl Engine {
         p.to_string()
     }
 
-    fn to_client_path(&self, p: &str) -> String {
-        for s in &self.subst {
-            if !s.to.is_empty() {
-                if let Some(rest) = p.strip_prefix(&s.to) {
-                    return format!("{}{rest}", s.from);
-                }
-            }
-        }
-        p.to_string()
-    }
-
     fn source_ref(&self, file: &str) -> SourceRef {
-        let path = self.to_client_path(file);
-        let name = Path::new(&path).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| path.clone());
-        SourceRef { name, path }
+        source_ref_with(&self.subst, file)
     }
 
     // ---- launch and attach ------------------------------------------------------
 
     fn launch(&mut self, a: LaunchArgs) -> R<()> {
-        if self.session.is_some() {
+        if self.session.is_some() || self.plain_opts.is_some() {
             return Err("a program is already being debugged".into());
         }
         let program = a.program.clone().ok_or("launch: \"program\" is required")?;
@@ -404,10 +470,23 @@ impl Engine {
                 // `program` is a package directory or a file in it.
                 let p = PathBuf::from(&program);
                 let dir = if p.is_file() { p.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from(".")) } else { p };
-                let flags = a.build_flags.as_ref().map(StringOrList::joined);
-                let built = build::build(Some(&dir.to_string_lossy()), flags.as_deref(), mode == "test")?;
+                let flags = a.build_flags.as_ref().map(StringOrList::args).unwrap_or_default();
+                // `output`: where the binary goes; a relative path is taken
+                // from the program's working directory (`cwd`, else the
+                // package directory), where the user looks for it.
+                let output = a.output.as_deref().map(str::trim).filter(|o| !o.is_empty()).map(|o| {
+                    let o = PathBuf::from(o);
+                    if o.is_absolute() {
+                        o
+                    } else {
+                        a.cwd.as_ref().map(PathBuf::from).unwrap_or_else(|| dir.clone()).join(o)
+                    }
+                });
+                let package = dir.to_string_lossy().into_owned();
+                let built = build::build_to(Some(&package), &flags, mode == "test", output)?;
                 let bin = built.binary.clone();
                 self.built = Some(built);
+                self.rebuild = Some((package, flags, mode == "test"));
                 // Tests read their testdata relative to the package, so a
                 // package's tests run in its directory (as `go test` does).
                 default_cwd = Some(dir);
@@ -425,7 +504,7 @@ impl Engine {
         };
         let opts = LaunchOptions {
             program: binary,
-            args: a.args.clone(),
+            args: a.args.as_ref().map(StringOrList::args).unwrap_or_default(),
             env,
             cwd: a.cwd.as_ref().map(PathBuf::from).or(default_cwd),
             disable_aslr: false,
@@ -434,15 +513,125 @@ impl Engine {
             // (a Ctrl-C in the terminal that started it).
             new_process_group: true,
         };
-        let (session, pipes) = Session::launch(opts).map_err(err)?;
-        self.no_debug = a.no_debug;
-        self.stop_on_entry = a.stop_on_entry && !a.no_debug;
         self.subst = a.substitute_path.clone();
         self.attached = false;
+        self.freeze_world = a.freeze_world;
+        if self.rebuild.is_some() {
+            self.launch_opts = Some(opts.clone());
+        }
+        if a.no_debug {
+            // "Run without debugging": no ptrace at all, as dlv does.
+            self.no_debug = true;
+            self.stop_on_entry = false;
+            self.spawn_plain(&opts)?;
+            self.plain_opts = Some(opts);
+            return Ok(());
+        }
+        let (session, pipes) = Session::launch(opts).map_err(err)?;
+        self.no_debug = false;
+        self.stop_on_entry = a.stop_on_entry;
         self.shared.set_interrupter(session.interrupter());
         self.session = Some(session);
+        self.install_trace_hook();
         self.forward_pipes(pipes);
         Ok(())
+    }
+
+    /// Starts the program of a `noDebug` launch as a plain child process,
+    /// its output forwarded, and a thread that reports when it ends.
+    fn spawn_plain(&mut self, opts: &LaunchOptions) -> R<()> {
+        let mut cmd = Command::new(&opts.program);
+        cmd.args(&opts.args);
+        if let Some(env) = &opts.env {
+            cmd.env_clear();
+            cmd.envs(env.iter().map(|(k, v)| (k, v)));
+        }
+        if let Some(cwd) = &opts.cwd {
+            cmd.current_dir(cwd);
+        }
+        // As for debugged programs: no terminal input, output to the
+        // client, and a process group of its own so signals meant for the
+        // adapter (a Ctrl-C where it was started) do not reach it.
+        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        cmd.process_group(0);
+        let mut child = cmd.spawn().map_err(|e| format!("cannot run {}: {e}", opts.program.display()))?;
+        let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err("cannot read the program's output".into());
+        };
+        self.forward_pipes(Some(ChildPipes {
+            stdout: std::fs::File::from(OwnedFd::from(stdout)),
+            stderr: std::fs::File::from(OwnedFd::from(stderr)),
+        }));
+        self.plain_runs += 1;
+        let run = self.plain_runs;
+        let pid = child.id();
+        let tx = self.tx.clone();
+        let waiter = std::thread::Builder::new().name("dap-nodebug-wait".into()).spawn(move || {
+            loop {
+                // SAFETY: waitid(2) only writes the siginfo_t it is given.
+                // WNOWAIT leaves the child a zombie: the engine reaps it
+                // (Child::wait), so its pid cannot be reused while the
+                // engine may still kill it.
+                let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+                let r = unsafe { libc::waitid(libc::P_PID, pid as libc::id_t, &mut info, libc::WEXITED | libc::WNOWAIT) };
+                if r == -1 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+                    continue;
+                }
+                break;
+            }
+            let _ = tx.send(Msg::PlainExited(run));
+        });
+        if let Err(e) = waiter {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!("cannot start a thread to wait for the program: {e}"));
+        }
+        self.plain = Some(PlainRun { child, run });
+        Ok(())
+    }
+
+    /// A `noDebug` program ended: report its exit status.
+    fn plain_exited(&mut self, run: u64) {
+        // A report about an earlier run (killed for a restart) is stale.
+        if self.plain.as_ref().map(|p| p.run) != Some(run) {
+            return;
+        }
+        let Some(mut p) = self.plain.take() else { return };
+        let code = match p.child.wait() {
+            Ok(st) => match (st.code(), st.signal()) {
+                (Some(c), _) => c as i64,
+                (None, Some(sig)) => 128 + sig as i64,
+                (None, None) => -1,
+            },
+            Err(_) => -1,
+        };
+        self.finish(code);
+    }
+
+    /// Ends a `noDebug` program, if one runs.
+    fn kill_plain(&mut self) {
+        if let Some(mut p) = self.plain.take() {
+            let _ = p.child.kill();
+            let _ = p.child.wait();
+        }
+    }
+
+    /// Logpoints are the session's tracepoints: the hook prints their
+    /// message when one is hit (with the program stopped there) and the
+    /// program goes on, also in the middle of a step.
+    fn install_trace_hook(&mut self) {
+        let (msgs, out, limits) = (self.logpoints.clone(), self.out.clone(), self.limits);
+        let subst = self.subst.clone();
+        let Some(s) = self.session.as_mut() else { return };
+        s.set_trace_hook(Some(Box::new(move |s: &mut Session, hit: &TraceHit| {
+            let Some(msg) = msgs.borrow().get(&hit.id).cloned() else { return };
+            let text = log_message(s, &msg, &limits);
+            let at = s.current_frame().ok();
+            let source = at.as_ref().and_then(|f| f.file.as_deref()).map(|f| source_ref_with(&subst, f));
+            out.output_at("console", text, source, at.map(|f| f.line));
+        })));
     }
 
     fn attach(&mut self, a: AttachArgs) -> R<()> {
@@ -458,9 +647,11 @@ impl Engine {
         let session = Session::attach(pid).map_err(err)?;
         self.stop_on_entry = a.stop_on_entry;
         self.subst = a.substitute_path.clone();
+        self.freeze_world = a.freeze_world;
         self.attached = true;
         self.shared.set_interrupter(session.interrupter());
         self.session = Some(session);
+        self.install_trace_hook();
         Ok(())
     }
 
@@ -496,6 +687,13 @@ impl Engine {
         if self.attached {
             return Err("cannot restart a program that was attached to".into());
         }
+        if self.rebuild.is_some() {
+            return self.rebuild_and_relaunch();
+        }
+        if let Some(opts) = self.plain_opts.clone() {
+            self.kill_plain();
+            return self.spawn_plain(&opts);
+        }
         let s = self.session()?;
         let pipes = s.restart().map_err(err)?;
         let i = s.interrupter();
@@ -505,8 +703,111 @@ impl Engine {
         Ok(())
     }
 
+    /// Restart of a program built here: build it again from the sources as
+    /// they are now (the user restarts after an edit), launch it, and set
+    /// the breakpoints again, under the ids the client knows.
+    fn rebuild_and_relaunch(&mut self) -> R<()> {
+        let (package, flags, test) = self.rebuild.clone().ok_or("nothing to rebuild")?;
+        // The old program goes first: the new binary replaces its file.
+        if let Some(mut s) = self.session.take() {
+            let _ = s.end();
+        }
+        self.kill_plain();
+        self.shared.set_interrupter(None);
+        self.invalidate();
+        self.built.as_ref().ok_or("the built program is gone")?.rebuild(Some(&package), &flags, test)?;
+        let opts = self.launch_opts.clone().ok_or("no launch to repeat")?;
+        if self.no_debug {
+            return self.spawn_plain(&opts);
+        }
+        let (session, pipes) = Session::launch(opts).map_err(err)?;
+        self.shared.set_interrupter(session.interrupter());
+        self.session = Some(session);
+        self.install_trace_hook();
+        self.forward_pipes(pipes);
+        self.reapply_breakpoints();
+        Ok(())
+    }
+
+    /// Sets every breakpoint the client asked for in the new session.
+    fn reapply_breakpoints(&mut self) {
+        self.dap_ids.clear();
+        self.source_bps.clear();
+        self.function_bps.clear();
+        self.exception_bps.clear();
+        self.logpoints.borrow_mut().clear();
+        for (path, (wanted, old)) in std::mem::take(&mut self.source_reqs) {
+            let new = self.apply_source(&path, &wanted).unwrap_or_else(|e| {
+                wanted.iter().map(|b| BreakpointOut { id: None, verified: false, message: Some(e.clone()), source: None, line: Some(b.line) }).collect()
+            });
+            let outs = self.carry_ids(&old, new);
+            self.source_reqs.insert(path, (wanted, outs));
+        }
+        let (wanted, old) = std::mem::take(&mut self.function_reqs);
+        let new = self.apply_functions(&wanted);
+        let outs = self.carry_ids(&old, new);
+        self.function_reqs = (wanted, outs);
+        let (filters, old) = std::mem::take(&mut self.exception_reqs);
+        let new = self.apply_exceptions(&filters);
+        let outs = self.carry_ids(&old, new);
+        self.exception_reqs = (filters, outs);
+    }
+
+    /// Gives breakpoints set again the ids the client knows (the same
+    /// position in the same request) and tells it about those that moved
+    /// or changed state (`breakpoint` events).
+    fn carry_ids(&mut self, old: &[BreakpointOut], new: Vec<BreakpointOut>) -> Vec<BreakpointOut> {
+        let mut out = Vec::with_capacity(new.len());
+        for (i, mut b) in new.into_iter().enumerate() {
+            let before = old.get(i);
+            match (before.and_then(|o| o.id), b.id) {
+                (Some(known), Some(sid)) => {
+                    self.dap_ids.insert(sid as u32, known);
+                    b.id = Some(known);
+                }
+                (Some(known), None) => b.id = Some(known),
+                (None, Some(sid)) => b.id = Some(self.dap_id(sid as u32)),
+                (None, None) => {}
+            }
+            if let Some(o) = before {
+                if b.id.is_some() && (o.verified != b.verified || o.line != b.line || o.message != b.message) {
+                    self.out.event("breakpoint", Some(BreakpointEvent { reason: "changed", breakpoint: b.clone() }));
+                }
+            }
+            out.push(b);
+        }
+        out
+    }
+
+    /// The id the client knows for session breakpoint `sid`.
+    fn dap_id(&mut self, sid: u32) -> i64 {
+        if let Some(d) = self.dap_ids.get(&sid) {
+            return *d;
+        }
+        self.next_dap_id += 1;
+        let d = self.next_dap_id;
+        self.dap_ids.insert(sid, d);
+        d
+    }
+
+    /// Answers for the client: session ids become the client's ids.
+    fn expose(&mut self, mut outs: Vec<BreakpointOut>) -> Vec<BreakpointOut> {
+        for b in &mut outs {
+            if let Some(sid) = b.id {
+                b.id = Some(self.dap_id(sid as u32));
+            }
+        }
+        outs
+    }
+
     fn disconnect(&mut self, a: DisconnectArgs) {
         let terminate = a.terminate_debuggee.unwrap_or(!self.attached);
+        if terminate {
+            self.kill_plain();
+        } else if let Some(p) = self.plain.take() {
+            // Left running: dropping the handle neither kills nor waits.
+            drop(p);
+        }
         if let Some(mut s) = self.session.take() {
             if terminate {
                 if self.attached {
@@ -527,6 +828,7 @@ impl Engine {
     }
 
     fn terminate(&mut self) {
+        self.kill_plain();
         if let Some(s) = self.session.as_mut() {
             if self.attached {
                 if let Some(pid) = s.pid() {
@@ -546,7 +848,6 @@ impl Engine {
 
     fn set_breakpoints(&mut self, a: SetBreakpointsArgs) -> R<Vec<BreakpointOut>> {
         let path = a.source.path.clone().ok_or("setBreakpoints: source.path is required")?;
-        let bpath = self.to_binary_path(&path);
         let wanted: Vec<SourceBreakpoint> = match (a.breakpoints, a.lines) {
             (Some(b), _) => b,
             (None, Some(lines)) => lines
@@ -562,8 +863,18 @@ impl Engine {
                 .map(|b| BreakpointOut { id: None, verified: false, message: Some(why.into()), source: None, line: Some(b.line) })
                 .collect());
         }
+        let outs = self.apply_source(&path, &wanted)?;
+        let outs = self.expose(outs);
+        self.source_reqs.insert(path, (wanted, outs.clone()));
+        Ok(outs)
+    }
+
+    /// Sets the breakpoints of one source file (replacing its earlier
+    /// ones); the answers carry session ids.
+    fn apply_source(&mut self, path: &str, wanted: &[SourceBreakpoint]) -> R<Vec<BreakpointOut>> {
+        let bpath = self.to_binary_path(path);
         for id in self.source_bps.remove(&bpath).unwrap_or_default() {
-            self.logpoints.remove(&id);
+            self.logpoints.borrow_mut().remove(&id);
             let _ = self.session()?.clear_breakpoint(id);
         }
         let mut ids = Vec::new();
@@ -576,7 +887,9 @@ impl Engine {
                         let id = id as u32;
                         ids.push(id);
                         if let Some(m) = b.log_message.clone() {
-                            self.logpoints.insert(id, m);
+                            // A tracepoint: logged by the hook, never a stop.
+                            self.logpoints.borrow_mut().insert(id, m);
+                            self.session()?.set_tracepoint(id, true).map_err(err)?;
                         }
                     }
                     out.push(bo);
@@ -609,7 +922,6 @@ impl Engine {
     }
 
     fn set_function_breakpoints(&mut self, a: SetFunctionBreakpointsArgs) -> R<Vec<BreakpointOut>> {
-        self.session()?;
         if self.no_debug {
             return Ok(a
                 .breakpoints
@@ -617,11 +929,21 @@ impl Engine {
                 .map(|_| BreakpointOut { id: None, verified: false, message: Some("running without debugging".into()), source: None, line: None })
                 .collect());
         }
+        self.session()?;
+        let outs = self.apply_functions(&a.breakpoints);
+        let outs = self.expose(outs);
+        self.function_reqs = (a.breakpoints, outs.clone());
+        Ok(outs)
+    }
+
+    fn apply_functions(&mut self, wanted: &[FunctionBreakpoint]) -> Vec<BreakpointOut> {
         for id in std::mem::take(&mut self.function_bps) {
-            let _ = self.session()?.clear_breakpoint(id);
+            if let Ok(s) = self.session() {
+                let _ = s.clear_breakpoint(id);
+            }
         }
         let mut out = Vec::new();
-        for b in a.breakpoints {
+        for b in wanted {
             match self.add_breakpoint(&b.name, b.condition.clone(), b.hit_condition.as_deref()) {
                 Ok(bo) => {
                     if let Some(id) = bo.id {
@@ -632,15 +954,24 @@ impl Engine {
                 Err(m) => out.push(BreakpointOut { id: None, verified: false, message: Some(m), source: None, line: None }),
             }
         }
-        Ok(out)
+        out
     }
 
     fn set_exception_breakpoints(&mut self, filters: Vec<String>) -> R<Vec<BreakpointOut>> {
         if self.session.is_none() || self.no_debug {
             return Ok(Vec::new());
         }
+        let outs = self.apply_exceptions(&filters);
+        let outs = self.expose(outs);
+        self.exception_reqs = (filters, outs.clone());
+        Ok(outs)
+    }
+
+    fn apply_exceptions(&mut self, filters: &[String]) -> Vec<BreakpointOut> {
         for (id, _) in std::mem::take(&mut self.exception_bps) {
-            let _ = self.session()?.clear_breakpoint(id);
+            if let Ok(s) = self.session() {
+                let _ = s.clear_breakpoint(id);
+            }
         }
         let mut out = Vec::new();
         for f in filters {
@@ -656,15 +987,16 @@ impl Engine {
                     continue;
                 }
             };
-            match self.session()?.set_breakpoint(func, None) {
+            let set = self.session().and_then(|s| s.set_breakpoint(func, None).map_err(err));
+            match set {
                 Ok((bp, _)) => {
                     self.exception_bps.push((bp.id, kind));
                     out.push(BreakpointOut { id: Some(bp.id as i64), verified: true, message: None, source: None, line: None });
                 }
-                Err(e) => out.push(BreakpointOut { id: None, verified: false, message: Some(e.to_string()), source: None, line: None }),
+                Err(e) => out.push(BreakpointOut { id: None, verified: false, message: Some(e), source: None, line: None }),
             }
         }
-        Ok(out)
+        out
     }
 
     // ---- running ------------------------------------------------------------------
@@ -679,8 +1011,8 @@ impl Engine {
         }
     }
 
-    /// Runs the program and reports how it stopped. Handles logpoints (print
-    /// and go on) and breakpoint changes made while it ran.
+    /// Runs the program and reports how it stopped. Handles breakpoint
+    /// changes made while it ran.
     fn resume(&mut self, kind: Resume) {
         if self.session.is_none() {
             return;
@@ -737,24 +1069,8 @@ impl Engine {
                 self.report(stop);
                 return;
             }
-            if let Stop::Breakpoint { ids, tid, goroutine } = &stop {
-                let (logs, rest): (Vec<u32>, Vec<u32>) = ids.iter().partition(|id| self.logpoints.contains_key(id));
-                for id in &logs {
-                    self.log_point(*id);
-                }
-                if rest.is_empty() && !logs.is_empty() {
-                    if kind == Resume::Continue {
-                        continue;
-                    }
-                    // A logpoint reached inside a step ends the step there
-                    // (the step's plan cannot be resumed from here).
-                    self.report(Stop::StepDone { tid: *tid, goroutine: *goroutine });
-                    return;
-                }
-                let stop = Stop::Breakpoint { ids: rest, tid: *tid, goroutine: *goroutine };
-                self.report(stop);
-                return;
-            }
+            // Logpoints never stop the program: the session's trace hook
+            // (install_trace_hook) printed them while it ran.
             self.report(stop);
             return;
         }
@@ -765,6 +1081,7 @@ impl Engine {
         while let Ok(m) = self.rx.try_recv() {
             match m {
                 Msg::Req(req) => self.handle(req),
+                Msg::PlainExited(run) => self.plain_exited(run),
                 Msg::Shutdown => {
                     self.done = true;
                     return;
@@ -776,39 +1093,11 @@ impl Engine {
         }
     }
 
-    fn log_point(&mut self, id: u32) {
-        let Some(msg) = self.logpoints.get(&id).cloned() else { return };
-        let mut text = String::new();
-        let mut rest = msg.as_str();
-        // `{expr}` is replaced by the value of expr, as VS Code documents.
-        while let Some(open) = rest.find('{') {
-            text.push_str(&rest[..open]);
-            let after = &rest[open + 1..];
-            match after.find('}') {
-                Some(close) => {
-                    let expr = &after[..close];
-                    text.push_str(&self.eval_text(expr));
-                    rest = &after[close + 1..];
-                }
-                None => {
-                    text.push_str(&rest[open..]);
-                    rest = "";
-                }
-            }
-        }
-        text.push_str(rest);
-        text.push('\n');
-        self.out.output("console", text);
-    }
-
     fn eval_text(&mut self, expr: &str) -> String {
-        let Some(s) = self.session.as_mut() else { return "<no program>".into() };
-        match s.eval(expr) {
-            Ok(v) => match s.reader() {
-                Ok(r) => stillgo_eval::format_val(&r, &v, &self.limits),
-                Err(e) => format!("<{e}>"),
-            },
-            Err(e) => format!("<{e}>"),
+        let limits = self.limits;
+        match self.session.as_mut() {
+            Some(s) => eval_text(s, expr, &limits),
+            None => "<no program>".into(),
         }
     }
 
@@ -845,7 +1134,7 @@ impl Engine {
                     }
                     None => {
                         let reason = if ids.iter().all(|id| self.function_bps.contains(id)) { "function breakpoint" } else { "breakpoint" };
-                        (reason, None, ids.iter().map(|i| *i as i64).collect())
+                        (reason, None, ids.iter().map(|i| self.dap_id(*i)).collect())
                     }
                 }
             }
@@ -1142,6 +1431,20 @@ impl Engine {
     }
 
     fn evaluate(&mut self, a: EvaluateArgs) -> R<EvaluateBody> {
+        if a.context.as_deref() != Some("clipboard") {
+            return self.evaluate_in(&a);
+        }
+        // "Copy Value" copies the whole string, not the display's cut.
+        let shown = self.limits;
+        self.limits.max_string_len = self.limits.max_string_len.max(CLIPBOARD_STRING_LEN);
+        let r = self.evaluate_in(&a);
+        self.limits = shown;
+        r
+    }
+
+    /// Evaluates in any context (watch, hover, repl, clipboard, variables):
+    /// the context changes only how much of a value is shown.
+    fn evaluate_in(&mut self, a: &EvaluateArgs) -> R<EvaluateBody> {
         let expr = a.expression.trim();
         if expr.is_empty() {
             return Err("empty expression".into());
@@ -1179,7 +1482,17 @@ impl Engine {
     }
 
     fn evaluate_call(&mut self, ctx: FrameCtx, expr: &str) -> R<EvaluateBody> {
-        let outcome = self.session()?.call(expr).map_err(err)?;
+        let freeze = self.freeze_world;
+        let s = self.session()?;
+        // The session's call path in every context. Whether the other
+        // goroutines are frozen is the session's default unless the launch
+        // configuration says (`freezeWorld`); a call blocked on the frozen
+        // world comes back as an error saying what it waited for.
+        let outcome = match freeze {
+            None => s.call(expr),
+            Some(f) => s.call_with(expr, CallOptions { thaw: !f, ..CallOptions::default() }),
+        }
+        .map_err(err)?;
         match outcome {
             CallOutcome::Panicked(p) => Err(format!("the call panicked: {p}")),
             CallOutcome::Refused(r) => Err(format!("the call was refused: {r}")),
@@ -1373,4 +1686,57 @@ fn spawn_forwarder(mut f: std::fs::File, category: &'static str, out: Out, tail:
     if spawned.is_err() {
         eprintln!("stillgo dap: cannot start a thread to forward the program's {category}");
     }
+}
+
+/// Path in the binary -> path the client knows (`substitutePath` to -> from).
+fn to_client_path(subst: &[SubstitutePath], p: &str) -> String {
+    for s in subst {
+        if !s.to.is_empty() {
+            if let Some(rest) = p.strip_prefix(&s.to) {
+                return format!("{}{rest}", s.from);
+            }
+        }
+    }
+    p.to_string()
+}
+
+fn source_ref_with(subst: &[SubstitutePath], file: &str) -> SourceRef {
+    let path = to_client_path(subst, file);
+    let name = Path::new(&path).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| path.clone());
+    SourceRef { name, path }
+}
+
+/// A value as one line of text, or the error in angle brackets.
+fn eval_text(s: &mut Session, expr: &str, limits: &Limits) -> String {
+    match s.eval(expr) {
+        Ok(v) => match s.reader() {
+            Ok(r) => stillgo_eval::format_val(&r, &v, limits),
+            Err(e) => format!("<{e}>"),
+        },
+        Err(e) => format!("<{e}>"),
+    }
+}
+
+/// A logpoint's message with each `{expr}` replaced by the value of expr
+/// in the selected frame, as VS Code documents logpoints; one line.
+fn log_message(s: &mut Session, msg: &str, limits: &Limits) -> String {
+    let mut text = String::new();
+    let mut rest = msg;
+    while let Some(open) = rest.find('{') {
+        text.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        match after.find('}') {
+            Some(close) => {
+                text.push_str(&eval_text(s, &after[..close], limits));
+                rest = &after[close + 1..];
+            }
+            None => {
+                text.push_str(&rest[open..]);
+                rest = "";
+            }
+        }
+    }
+    text.push_str(rest);
+    text.push('\n');
+    text
 }

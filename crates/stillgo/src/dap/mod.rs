@@ -39,6 +39,9 @@ pub enum Msg {
     Req(Request),
     /// The client is gone: end the debuggee and stop.
     Shutdown,
+    /// A program run without debugging (`noDebug`) has exited; the number
+    /// tells which run (a restart starts a new one).
+    PlainExited(u64),
 }
 
 /// State the connection thread reads while the engine is busy.
@@ -165,7 +168,12 @@ impl Out {
     }
 
     pub fn output(&self, category: &'static str, output: String) {
-        self.event("output", Some(OutputEvent { category, output }));
+        self.event("output", Some(OutputEvent { category, output, source: None, line: None }));
+    }
+
+    /// Output that comes from a place in the source (a logpoint).
+    pub fn output_at(&self, category: &'static str, output: String, source: Option<protocol::SourceRef>, line: Option<u32>) {
+        self.event("output", Some(OutputEvent { category, output, source, line }));
     }
 }
 
@@ -176,7 +184,8 @@ pub fn serve(input: impl Read, output: Box<dyn Write + Send>) {
     let (tx, rx) = mpsc::channel::<Msg>();
     let engine = {
         let (out, shared) = (out.clone(), shared.clone());
-        std::thread::Builder::new().name("dap-engine".into()).spawn(move || engine::Engine::new(out, shared, rx).run())
+        let tx = tx.clone();
+        std::thread::Builder::new().name("dap-engine".into()).spawn(move || engine::Engine::new(out, shared, rx, tx).run())
     };
     let engine = match engine {
         Ok(h) => h,
@@ -319,6 +328,8 @@ pub fn run(opts: Options) -> Result<ExitCode, String> {
                 body: serde_json::to_value(OutputEvent {
                     category: "important",
                     output: "stillgo dap serves one client at a time; another client is connected\n".into(),
+                    source: None,
+                    line: None,
                 })
                 .ok(),
             });

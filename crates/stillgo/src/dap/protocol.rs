@@ -276,8 +276,8 @@ pub struct InitializeArgs {
     pub columns_start_at1: Option<bool>,
 }
 
-/// `buildFlags` is a string in older launch configurations and an array
-/// in newer ones.
+/// `buildFlags` (and `args`) are a string in some launch configurations
+/// and an array in others.
 #[derive(Debug, Deserialize, Clone)]
 #[serde(untagged)]
 pub enum StringOrList {
@@ -286,10 +286,13 @@ pub enum StringOrList {
 }
 
 impl StringOrList {
-    pub fn joined(&self) -> String {
+    /// The flags as arguments: a string is split like a shell splits words
+    /// (quotes group, `-ldflags='-X a=b'` is one flag); list elements are
+    /// taken as they are.
+    pub fn args(&self) -> Vec<String> {
         match self {
-            StringOrList::One(s) => s.clone(),
-            StringOrList::Many(v) => v.join(" "),
+            StringOrList::One(s) => crate::build::split_flags(s),
+            StringOrList::Many(v) => v.clone(),
         }
     }
 }
@@ -309,8 +312,10 @@ pub struct LaunchArgs {
     pub mode: Option<String>,
     #[serde(default)]
     pub program: Option<String>,
+    /// A list, or (as newer VS Code Go configurations allow) one string
+    /// split like shell words.
     #[serde(default)]
-    pub args: Vec<String>,
+    pub args: Option<StringOrList>,
     #[serde(default)]
     pub cwd: Option<String>,
     /// Values may be null: the variable is removed from the environment.
@@ -326,6 +331,10 @@ pub struct LaunchArgs {
     pub no_debug: bool,
     #[serde(default)]
     pub substitute_path: Vec<SubstitutePath>,
+    /// stillgo's own: whether `call` in evaluate freezes the other
+    /// goroutines. Absent: the session's default.
+    #[serde(default)]
+    pub freeze_world: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, Default, Clone)]
@@ -338,6 +347,8 @@ pub struct AttachArgs {
     pub stop_on_entry: bool,
     #[serde(default)]
     pub substitute_path: Vec<SubstitutePath>,
+    #[serde(default)]
+    pub freeze_world: Option<bool>,
 }
 
 // Some fields are read only so that a wrong type is reported.
@@ -376,7 +387,7 @@ pub struct SetBreakpointsArgs {
     pub lines: Option<Vec<u32>>,
 }
 
-#[derive(Debug, Deserialize, Clone)]
+#[derive(Debug, Deserialize, Clone, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct FunctionBreakpoint {
     pub name: String,
@@ -513,6 +524,7 @@ pub struct Capabilities {
     pub supports_goto_targets_request: bool,
     pub supports_read_memory_request: bool,
     pub supports_instruction_breakpoints: bool,
+    pub supports_clipboard_context: bool,
     pub exception_breakpoint_filters: Vec<ExceptionFilter>,
 }
 
@@ -701,6 +713,19 @@ pub struct ContinuedEvent {
 pub struct OutputEvent {
     pub category: &'static str,
     pub output: String,
+    /// Where the output comes from (a logpoint's location).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<SourceRef>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<u32>,
+}
+
+/// `breakpoint` event: the state of a breakpoint changed (after a
+/// restart rebuilt the program).
+#[derive(Debug, Serialize)]
+pub struct BreakpointEvent {
+    pub reason: &'static str,
+    pub breakpoint: BreakpointOut,
 }
 
 #[derive(Debug, Serialize)]
