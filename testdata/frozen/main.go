@@ -240,6 +240,20 @@ func probe(n int) int {
 	return probeHit
 }
 
+// walk is stepped through with the world frozen: the stepping goroutine
+// allocates, sleeps, collects garbage and formats.
+//
+//go:noinline
+func walk(n int) int {
+	b := make([]byte, 1<<20) // BP:walk
+	b[0] = byte(n)
+	time.Sleep(2 * time.Millisecond)
+	runtime.GC()
+	sink = b[:1]
+	s := fmt.Sprint(n)
+	return len(s) + int(b[0])
+}
+
 // keep references the helpers so the linker keeps them for `call`.
 var keep = []any{nop, format, gcNow, nap, bigAlloc, lockTwice, writeFile, spawnAndWait, recvFeed, lockHeld}
 
@@ -276,6 +290,7 @@ func main() {
 	// busy goroutines, a timer wake-up can take seconds to get scheduled.
 	for i := 1; ; i++ {
 		probe(i)
+		walk(i)
 		time.Sleep(100 * time.Millisecond)
 	}
 }

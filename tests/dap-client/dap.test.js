@@ -1043,6 +1043,35 @@ for (const v of versions()) {
       });
     }
 
+    for (const freezeSteps of [true, false]) {
+      test(`next honours freezeSteps: ${freezeSteps}`, async () => {
+        const cfg = config();
+        const src = path.join(cfg.repo, 'tests/dap-client/fixtures/freeze/main.go');
+        const dc = await client();
+        try {
+          const { stopped } = await start(dc, 'launch', { mode: 'exec', program: v.bins.freeze, freezeSteps }, (dc) =>
+            dc.setBreakpointsRequest({ source: { path: src }, breakpoints: [{ line: bpLine(src, 'probe') }] }),
+          );
+          assert.equal(stopped.body.reason, 'breakpoint');
+          const tid = stopped.body.threadId;
+          // No breakpoint on the way: the nexts go round main's loop, over
+          // its 10 ms sleep, while the ticker would tick every millisecond.
+          await dc.setBreakpointsRequest({ source: { path: src }, breakpoints: [] });
+          const t0 = await evalIn(dc, tid, 'ticks');
+          for (let i = 0; i < 6; i++) {
+            const st = dc.waitForEvent('stopped');
+            await dc.nextRequest({ threadId: tid });
+            assert.equal((await st).body.reason, 'step');
+          }
+          const t1 = await evalIn(dc, tid, 'ticks');
+          if (freezeSteps) assert.equal(t1, t0, 'frozen steps: the ticker did not run');
+          else assert.ok(Number(t1) > Number(t0), `steps: the ticker ran (${t0} -> ${t1})`);
+        } finally {
+          await stopAndKill(dc);
+        }
+      });
+    }
+
     test('threads lists 100,000 goroutines', async () => {
       const cfg = config();
       const src = path.join(cfg.repo, 'tests/dap-client/fixtures/many/main.go');

@@ -18,6 +18,10 @@ pub(crate) struct Shared {
     requested: AtomicBool,
     /// Cleared once the process is reaped or detached.
     alive: AtomicBool,
+    /// The user asked for the stop (Ctrl-C, DAP pause), as opposed to the
+    /// debugger's own interrupts (watchdogs of frozen calls and steps),
+    /// which must not end what the user started.
+    user: AtomicBool,
 }
 
 impl Shared {
@@ -30,7 +34,7 @@ impl Shared {
         } else {
             None
         };
-        Arc::new(Shared { pid, pidfd, requested: AtomicBool::new(false), alive: AtomicBool::new(true) })
+        Arc::new(Shared { pid, pidfd, requested: AtomicBool::new(false), alive: AtomicBool::new(true), user: AtomicBool::new(false) })
     }
 
     /// Consumes a pending request: true if the SIGSTOP just seen is ours.
@@ -86,6 +90,18 @@ impl Interrupter {
             return Err(ProcError::Sys { op: "sending SIGSTOP", tid: s.pid, errno });
         }
         Ok(())
+    }
+
+    /// [`Interrupter::interrupt`] on the user's behalf (Ctrl-C, DAP pause):
+    /// see [`Interrupter::take_user_request`].
+    pub fn interrupt_for_user(&self) -> Result<(), ProcError> {
+        self.shared.user.store(true, Ordering::Release);
+        self.interrupt()
+    }
+
+    /// Whether the user asked for a stop since the last call (clears it).
+    pub fn take_user_request(&self) -> bool {
+        self.shared.user.swap(false, Ordering::AcqRel)
     }
 
     /// True while a request has been sent and not yet observed.

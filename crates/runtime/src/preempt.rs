@@ -48,11 +48,24 @@ pub fn async_safe_point(pcln: &Pclntab, f: &Func, pc: u64) -> bool {
 }
 
 /// Whether code at `pc` counts as the program's own code for freezing:
-/// outside the runtime by the innermost (possibly inlined) function name.
+/// outside the runtime by the innermost (possibly inlined) function name,
+/// and not runtime code published under another package's name with
+/// `//go:linkname` (`time.Sleep` is runtime.timeSleep in runtime/time.go,
+/// `sync.runtime_Semacquire` is in runtime/sema.go): those are told by
+/// their source file, in GOROOT's src/runtime.
 pub fn is_user_code(pcln: &Pclntab, f: &Func, pc: u64) -> bool {
     if f.is_runtime() {
         return false;
     }
     let inner = pcln.inline_stack(pc);
-    inner.first().is_none_or(|c| !is_runtime_name(&c.func_name))
+    if inner.first().is_some_and(|c| is_runtime_name(&c.func_name)) {
+        return false;
+    }
+    !pcln.line_for_pc(pc).is_some_and(|(file, _)| is_runtime_source(file))
+}
+
+/// `.../src/runtime/<file>.go` (not a subpackage, which are runtime
+/// packages by name anyway).
+fn is_runtime_source(file: &str) -> bool {
+    file.rsplit_once('/').is_some_and(|(dir, name)| dir.ends_with("/src/runtime") && name.ends_with(".go"))
 }

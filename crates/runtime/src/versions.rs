@@ -435,11 +435,14 @@ pub const CHECKDEAD: &str = "runtime.checkdead";
 /// `gopreempt_m`), so the debugger can do the same push itself, without a
 /// signal and whatever GODEBUG=asyncpreemptoff says. Same in 1.22 to 1.27.
 pub const ASYNC_PREEMPT: &str = "runtime.asyncPreempt";
-/// Stack room asyncPreempt needs below the interrupted sp
-/// (`asyncPreemptStack`, runtime/preempt.go init: the max SP delta of
-/// asyncPreempt + asyncPreempt2 + 8, bounded by `stackNosplit`, 800 bytes
-/// on linux/amd64); the debugger asks for more to stay clear of the check.
-pub const ASYNC_PREEMPT_STACK: u64 = 1024;
+/// `var asyncPreemptStack uintptr` (runtime/preempt.go): the stack room
+/// asyncPreempt needs below the interrupted sp, computed by the runtime's
+/// init (max SP delta of asyncPreempt + asyncPreempt2 + 8); read from the
+/// process. [`ASYNC_PREEMPT_STACK_MAX`] when it cannot be read: its upper
+/// bound, `stackNosplit` (800 bytes on linux/amd64; init throws above it).
+pub const ASYNC_PREEMPT_STACK_VAR: &str = "runtime.asyncPreemptStack";
+/// See [`ASYNC_PREEMPT_STACK_VAR`].
+pub const ASYNC_PREEMPT_STACK_MAX: u64 = 800;
 /// `func newproc1(fn *funcval, callergp *g, callerpc uintptr, ...) *g`
 /// (runtime/proc.go; `parked` and `waitreason` parameters since 1.23): every
 /// goroutine is made here.

@@ -9,6 +9,8 @@ use stillgo_eval::freeze::{Blocked, BlockedChoice, FreezeFacts, Freezer, FrozenC
 use stillgo_proc::{Process, Tid};
 
 use crate::call::{CallOptions, CallOutcome};
+use crate::stepping::Kind;
+use crate::Stop;
 use crate::{Result, Session, SessionError};
 
 /// What the freezer did during one `call`.
@@ -66,6 +68,88 @@ impl Session {
             return Err(SessionError::Invalid(format!("{e}; the program may stay frozen: detach or kill it")));
         }
         Ok((result?, report))
+    }
+
+    /// A step (`next`, `step`, `stepout`) during which only the stepping
+    /// goroutine (and goroutines it starts) run: every other user goroutine
+    /// is frozen as for a call, the stepping one runs as if it were a
+    /// system goroutine (so it may sleep, allocate, collect garbage, be
+    /// preempted), and everything is thawed when the step ends, however it
+    /// ends. A step blocked a second on a frozen goroutine thaws the world
+    /// and goes on (reported in `last_step_freeze`). A goroutine that is not
+    /// on a thread (parked, selected by the user) steps unfrozen.
+    pub(crate) fn step_frozen(&mut self, kind: Kind) -> Result<Stop> {
+        let Some(goid) = self.selected_goroutine() else { return self.step_plain(kind, None) };
+        let g = self.find_goroutine(goid)?;
+        let mut tid = None;
+        for t in self.proc()?.threads() {
+            if self.goroutine_of_thread(t)? == Some(goid) {
+                tid = Some(t);
+                break;
+            }
+        }
+        let Some(tid) = tid else { return self.step_plain(kind, None) };
+        let facts = self.freeze_facts()?;
+        let bin = self.program.bin.clone();
+        let pcln = bin.pclntab();
+        let mut freezer = Freezer::new(facts);
+        self.invalidate();
+        {
+            let p = self.proc_mut()?;
+            // A Ctrl-C seen earlier is no request for this step.
+            p.interrupter().take_user_request();
+            match freezer.freeze(p, pcln, tid) {
+                Ok(()) => {}
+                Err(stillgo_eval::freeze::FreezeError::Exited(code)) => {
+                    let s = Stop::Exited { code };
+                    self.process_gone(&s);
+                    self.last_stop = Some(s.clone());
+                    return Ok(s);
+                }
+                Err(e) => return Err(SessionError::Invalid(e.to_string())),
+            }
+        }
+        let mut on_blocked = |_: &Blocked| BlockedChoice::Thaw;
+        let mut hooks = FrozenCall::new(&mut freezer, pcln, &mut on_blocked);
+        let started = {
+            use stillgo_eval::call::CallHooks;
+            let p = self.proc_mut()?;
+            hooks.call_started(p, g.addr).map_err(SessionError::from).and_then(|()| hooks.freezer.run_with(p, g.addr).map_err(|e| SessionError::Invalid(e.to_string())))
+        };
+        let result = match started {
+            Ok(()) => self.step_plain(kind, Some(&mut hooks)),
+            Err(e) => Err(e),
+        };
+        // Where the stepping goroutine stopped: that thread stays put while
+        // the freezer finishes and thaws.
+        self.invalidate();
+        let mut now_tid = tid;
+        if let Some(Stop::StepDone { tid: t, .. } | Stop::Breakpoint { tid: t, .. }) = result.as_ref().ok() {
+            now_tid = *t;
+        }
+        let mut thaw_err = None;
+        if let Some(p) = self.proc.as_mut().filter(|p| p.is_alive()) {
+            if let Err(e) = hooks.finish(p, now_tid) {
+                thaw_err = Some(e);
+            }
+            let r = freezer.thaw(p, pcln);
+            if let Err(e) = r {
+                thaw_err.get_or_insert(e);
+            }
+        }
+        self.invalidate();
+        self.last_step_freeze = Some(FreezeReport {
+            frozen: true,
+            blocked: freezer.blocked.take(),
+            thawed_early: freezer.thawed_for_blocked,
+            rounds: freezer.rounds,
+        });
+        if let Some(e) = thaw_err {
+            if !matches!(e, stillgo_eval::freeze::FreezeError::Exited(_)) {
+                return Err(SessionError::Invalid(format!("{e}; the program may stay frozen: detach or kill it")));
+            }
+        }
+        result
     }
 
     fn freeze_facts(&mut self) -> Result<FreezeFacts> {

@@ -144,6 +144,10 @@ pub struct Session {
     pc_cache: stack::PcCache,
     pub limits: Limits,
     pub last_stop: Option<Stop>,
+    /// `next`/`step`/`stepout` freeze every other goroutine (freeze.rs).
+    pub freeze_steps: bool,
+    /// What the freezer did during the last frozen step.
+    pub last_step_freeze: Option<freeze::FreezeReport>,
 }
 
 impl Session {
@@ -184,6 +188,8 @@ impl Session {
             pc_cache: stack::PcCache::default(),
             limits: Limits::default(),
             last_stop: None,
+            freeze_steps: false,
+            last_step_freeze: None,
         }
     }
 
@@ -691,7 +697,7 @@ impl Session {
     /// Resumes every thread until a user breakpoint (whose condition holds),
     /// a reported signal, an interrupt or the end of the program.
     pub fn continue_(&mut self) -> Result<Stop> {
-        let stop = self.run_until(&mut |_, _, _| false)?;
+        let stop = self.run_until(&mut |_, _, _| false, None)?;
         Ok(self.finish_stop(stop))
     }
 
@@ -700,6 +706,7 @@ impl Session {
     pub(crate) fn run_until(
         &mut self,
         step_hit: &mut dyn FnMut(&mut Session, Tid, u64) -> bool,
+        mut hooks: Option<&mut dyn stillgo_eval::call::CallHooks>,
     ) -> Result<Stop> {
         loop {
             self.invalidate();
@@ -709,6 +716,20 @@ impl Session {
                 p.wait()?
             };
             self.invalidate();
+            if let StopEvent::Interrupted { .. } = ev {
+                let user = self.proc()?.interrupter().take_user_request();
+                // A frozen step's own interrupts (its watchdog) are the
+                // freezer's business; the user's Ctrl-C ends the step.
+                if let (Some(h), false) = (hooks.as_deref_mut(), user) {
+                    h.foreign_event(self.proc_mut()?, &ev)?;
+                    continue;
+                }
+            }
+            if let (Some(h), StopEvent::Breakpoint { .. }) = (hooks.as_deref_mut(), &ev) {
+                // Freezer breakpoints (goroutines returning to user code,
+                // goroutine creation); others are ignored there.
+                h.foreign_event(self.proc_mut()?, &ev)?;
+            }
             match ev {
                 StopEvent::Exited { code } => {
                     let s = Stop::Exited { code };

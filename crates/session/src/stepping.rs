@@ -17,7 +17,7 @@ use crate::locspec::function_body_addr;
 use crate::{Result, Session, SessionError, Stop};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
+pub(crate) enum Kind {
     Over,
     Into,
     Out,
@@ -48,6 +48,11 @@ struct Plan {
     kind: Kind,
     goroutine: u64,
     cfa: u64,
+    /// Top of the goroutine's stack when the step began: the runtime may
+    /// move the stack during the step (growth in newstack, shrinking by the
+    /// GC in shrinkstack; copystack keeps every frame's distance from the
+    /// top), so frame addresses are compared relative to it.
+    stack_hi: u64,
     inline_depth: usize,
     temps: Vec<TempBp>,
     /// Addresses where this step inserted a physical breakpoint.
@@ -70,6 +75,15 @@ impl Session {
     }
 
     fn step_with(&mut self, kind: Kind) -> Result<Stop> {
+        self.last_step_freeze = None;
+        if self.freeze_steps {
+            return self.step_frozen(kind);
+        }
+        self.step_plain(kind, None)
+    }
+
+    /// A step; `hooks` see the events of other goroutines (a frozen step).
+    pub(crate) fn step_plain(&mut self, kind: Kind, hooks: Option<&mut dyn stillgo_eval::call::CallHooks>) -> Result<Stop> {
         let goroutine = self.selected_goroutine().ok_or_else(|| {
             SessionError::Invalid("no goroutine is selected (the Go runtime has not started yet?): use break and continue first".into())
         })?;
@@ -81,7 +95,8 @@ impl Session {
             .func_for_pc(f0.pc)
             .ok_or_else(|| SessionError::Invalid(format!("cannot step: pc {:#x} is not in a Go function", f0.pc)))?;
         let depth0 = pcln.inline_stack(f0.pc).len();
-        let mut plan = Plan { kind, goroutine, cfa: f0.cfa, inline_depth: depth0, temps: Vec::new(), inserted: HashSet::new() };
+        let stack_hi = self.find_goroutine(goroutine)?.stack_hi;
+        let mut plan = Plan { kind, goroutine, cfa: f0.cfa, stack_hi, inline_depth: depth0, temps: Vec::new(), inserted: HashSet::new() };
 
         // Statements of the current physical function.
         let (cur_block, line_addrs) = self.statement_addrs(func.entry, func.end, f0.pc)?;
@@ -114,13 +129,16 @@ impl Session {
         self.bps.stepping_goroutine = Some(goroutine);
         // Tracepoints met on the way log through user_breakpoint_hit and
         // the run goes on under this plan; one where the step ends logs too.
-        let result = self.run_until(&mut |s, tid, pc| {
-            let end = s.step_hit(&mut plan, tid, pc);
-            if end {
-                s.fire_tracepoints_at(tid, pc);
-            }
-            end
-        });
+        let result = self.run_until(
+            &mut |s, tid, pc| {
+                let end = s.step_hit(&mut plan, tid, pc);
+                if end {
+                    s.fire_tracepoints_at(tid, pc);
+                }
+                end
+            },
+            hooks,
+        );
         self.bps.stepping_goroutine = None;
         // Remove temporary breakpoints whatever happened (the process may be gone).
         if let Some(p) = self.proc.as_mut() {
@@ -145,6 +163,15 @@ impl Session {
         Ok(())
     }
 
+    /// `stack.hi` of the goroutine running on `tid`.
+    fn thread_stack_hi(&self, tid: Tid) -> Option<u64> {
+        let layout = self.program.layout.as_ref()?;
+        let proc = self.proc().ok()?;
+        let regs = proc.regs(tid).ok()?;
+        let g = stillgo_runtime::goroutines::thread_goroutine_addr(proc, layout, regs.fs_base()).ok()??;
+        Some(stillgo_runtime::goroutines::read_goroutine(proc, layout, g).ok()?.stack_hi)
+    }
+
     /// Decides whether a breakpoint hit ends the step.
     fn step_hit(&mut self, plan: &mut Plan, tid: Tid, pc: u64) -> bool {
         let temps: Vec<TempBp> = plan.temps.iter().copied().filter(|t| t.addr == pc).collect();
@@ -156,7 +183,9 @@ impl Session {
             _ => return false,
         }
         let Ok(regs) = self.proc().and_then(|p| Ok(p.regs(tid)?)) else { return false };
-        let sp = regs.sp();
+        // Addresses on the goroutine's stack as they were when the step began.
+        let moved = self.thread_stack_hi(tid).map_or(0, |hi| hi.wrapping_sub(plan.stack_hi));
+        let sp = regs.sp().wrapping_sub(moved);
         let pcln = self.program.bin.pclntab();
         let cfa = pcln
             .func_for_pc(pc)

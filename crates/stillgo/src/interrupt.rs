@@ -50,7 +50,7 @@ pub fn install() {
         if let Some(m) = CURRENT.get() {
             if let Ok(g) = m.lock() {
                 if let Some(i) = g.as_ref() {
-                    let _ = i.interrupt();
+                    let _ = i.interrupt_for_user();
                 }
             }
         }

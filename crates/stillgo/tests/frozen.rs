@@ -226,3 +226,61 @@ fn freeze_off_and_thaw_flag_let_the_program_run() {
     frozen_call(&mut s, &format!("{tc}"), "call nap()", "2");
     continue_until_all_advance(&mut s, "freeze off", &ids);
 }
+
+#[test]
+fn frozen_stepping_moves_only_the_current_goroutine() {
+    for tc in go_versions() {
+        for flavor in [Flavor::Debug, Flavor::Optimized] {
+            let what = format!("{tc} {flavor}");
+            let (mut s, ids) = start(&tc, flavor, &[]);
+            let out = s.send("break main.walk");
+            assert!(out.contains("Breakpoint 2"), "{what}: {out}");
+            let out = s.send("continue");
+            assert!(out.contains("main.walk"), "{what}: {out}");
+            assert!(s.send("config freeze-steps on").trim().is_empty());
+            let before = counters(&mut s);
+            // 20 nexts: through walk (allocation, sleep, GC, fmt), back to
+            // main's loop (a 100 ms sleep), into probe's breakpoint...
+            let mut lines = Vec::new();
+            for i in 0..20 {
+                let out = s.send("next");
+                assert!(out.contains("main.go:"), "{what}: next {i}: {out}");
+                assert!(!out.contains("Command failed"), "{what}: next {i}: {out}");
+                lines.push(out.lines().find(|l| l.contains("main.go:")).unwrap_or_default().to_string());
+            }
+            let after = counters(&mut s);
+            assert_eq!(before, after, "{what}: a goroutine ran during frozen nexts: {lines:#?}");
+            // step inside walk, then stepout back to main.
+            s.send("clear 1");
+            let out = s.send("continue");
+            assert!(out.contains("main.walk()"), "{what}: {out}");
+            let before = counters(&mut s);
+            for _ in 0..3 {
+                let out = s.send("step");
+                assert!(out.contains("main.walk()") && !out.contains("Command failed"), "{what}: step: {out}");
+            }
+            let out = s.send("stepout");
+            assert!(out.contains("main.main()"), "{what}: stepout: {out}");
+            assert_eq!(before, counters(&mut s), "{what}: a goroutine ran during frozen step/stepout");
+            // Unfrozen steps again: the others run.
+            assert!(s.send("config freeze-steps off").trim().is_empty());
+            s.send("clear 2");
+            continue_until_all_advance_steps(&mut s, &what);
+            let _ = ids;
+        }
+    }
+}
+
+/// With freeze-steps off, `next` over main's 100 ms sleep lets every
+/// counter move.
+fn continue_until_all_advance_steps(s: &mut Session, what: &str) {
+    let before = counters(s);
+    for _ in 0..10 {
+        let out = s.send("next");
+        assert!(out.contains("main.go:"), "{what}: next: {out}");
+        if all_advanced(&before, &counters(s)) {
+            return;
+        }
+    }
+    panic!("{what}: counters did not all move over unfrozen nexts: {before} -> {}", counters(s));
+}

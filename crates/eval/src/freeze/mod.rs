@@ -84,6 +84,9 @@ pub struct FreezeFacts {
     pub checkdead: u64,
     /// Entry of `runtime.asyncPreempt` (see [`versions::ASYNC_PREEMPT`]).
     pub async_preempt: u64,
+    /// Address of `runtime.asyncPreemptStack` (see
+    /// [`versions::ASYNC_PREEMPT_STACK_VAR`]).
+    pub async_preempt_stack: Option<u64>,
     /// Return address of `schedEnableUser` when the debugger runs it on an
     /// idle thread: the entry of `runtime.debugCallV2` (present in every
     /// binary that can run calls; only injected calls execute it, and no
@@ -114,6 +117,10 @@ impl FreezeFacts {
             sched_enable_user: entry(versions::SCHED_ENABLE_USER)?,
             checkdead: entry(versions::CHECKDEAD)?,
             async_preempt: entry(versions::ASYNC_PREEMPT)?,
+            async_preempt_stack: dwarf
+                .global(versions::ASYNC_PREEMPT_STACK_VAR)
+                .map(|g| g.addr)
+                .or_else(|| bin.symbol(versions::ASYNC_PREEMPT_STACK_VAR).map(|s| s.addr)),
             breakpoint: entry(versions::DEBUG_CALL_V2)?,
             m_locks: dwarf.struct_field("runtime.m", "locks").map(|(o, _)| o).ok_or_else(|| FreezeError::Unsupported("runtime.m.locks not found in DWARF".into()))?,
             newproc1_returns: stillgo_runtime::goroutines::newproc1_return_sites(bin),
@@ -184,6 +191,8 @@ pub struct Freezer {
     /// A thread that must not run while the freezer lets the others run:
     /// the call's thread when it is back at the user's stop (in user code).
     hold: Option<Tid>,
+    /// The program's `asyncPreemptStack`, read at the freeze.
+    preempt_stack: u64,
     /// Goroutines made to call asyncPreempt, until they left their thread.
     parking: std::collections::HashSet<u64>,
     /// Rounds of the quiesce loop the last freeze needed.
@@ -298,6 +307,7 @@ impl Freezer {
             user_start: HashMap::new(),
             parking: Default::default(),
             hold: None,
+            preempt_stack: versions::ASYNC_PREEMPT_STACK_MAX,
             family: HashMap::new(),
             spawn_bps: Vec::new(),
             rounds: 0,
@@ -322,6 +332,12 @@ impl Freezer {
         }
         self.frozen = true;
         self.hold = Some(call_tid);
+        self.preempt_stack = self
+            .facts
+            .async_preempt_stack
+            .and_then(|a| proc.read_u64(a).ok())
+            .filter(|&v| v > 0 && v <= versions::ASYNC_PREEMPT_STACK_MAX)
+            .unwrap_or(versions::ASYNC_PREEMPT_STACK_MAX);
         let r = self.freeze_inner(proc, pcln, call_tid);
         if let Err(e) = r {
             if let Err(t) = self.thaw(proc, pcln) {
@@ -457,7 +473,20 @@ impl Freezer {
         // an unsafe sequence (a write barrier call's return) step to the
         // end of it first.
         let stack_lo = read_goroutine(proc, &layout, g).map_err(|e| FreezeError::Failed(e.to_string()))?.stack_lo;
-        let action = self.stop_here(proc, pcln, tid, g, stack_lo)?;
+        let mut action = self.stop_here(proc, pcln, tid, g, stack_lo)?;
+        if let Action::Retry { .. } = action {
+            // Stepping to a safe point led into a runtime call (or the
+            // stack is short): exempt it again up to its next return into
+            // user code, rather than let it run user code to its next
+            // prologue.
+            let regs = proc.regs(tid)?;
+            let frames = unwind(proc, pcln, UnwindStart { pc: regs.pc(), sp: regs.sp(), bp: regs.bp() }, 64);
+            if let Catch::Return(ret) = catch_point(pcln, &frames) {
+                action = Action::Exempt { g, start_pc, ret };
+            } else {
+                tracing::debug!(g, pc, "exempt goroutine back in user code where it cannot be preempted");
+            }
+        }
         self.apply(proc, &[action])?;
         if self.exempt.values().any(|&(_, r)| r == pc) {
             self.readd.push((pc, tid));
@@ -475,6 +504,21 @@ impl Freezer {
                 self.spawn_bps.push(pc);
             }
         }
+        Ok(())
+    }
+
+    /// Lets user goroutine `g` run in the frozen world (the goroutine of a
+    /// frozen step): its startpc points into package runtime until the
+    /// thaw, so the scheduler keeps running it when it parks or is
+    /// preempted. Call after [`CallHooks::call_started`] for `g`.
+    pub fn run_with(&mut self, proc: &mut Process, g: u64) -> Result<(), FreezeError> {
+        let at = g + self.facts.layout.g_startpc;
+        let orig = proc.read_u64(at)?;
+        if orig != self.facts.sched_enable_user {
+            proc.write_memory(at, &self.facts.sched_enable_user.to_le_bytes())?;
+            self.family.insert(g, orig);
+        }
+        self.hold = None;
         Ok(())
     }
 
@@ -559,14 +603,35 @@ impl Freezer {
                 continue;
             }
             if self.parking.contains(&g.addr) {
-                if g.status == GStatus::Running && on_thread.contains_key(&g.addr) {
+                // Until the scheduler has dropped it (dropg in goschedImpl).
+                if on_thread.contains_key(&g.addr) {
                     out.push(Action::Parking);
                     continue;
                 }
                 self.parking.remove(&g.addr);
             }
             match (g.status, on_thread.get(&g.addr)) {
-                (GStatus::Running, Some(&(tid, regs, on_g0))) => {
+                // In a system call: exitsyscall deschedules it before it runs
+                // user code again. Unless the system call was made by the
+                // runtime on its behalf while it may hold a runtime resource:
+                // gcStart holds work.startSema while gcBgMarkStartWorkers
+                // waits in notetsleepg (entersyscallblock), found by
+                // experiment as a frozen step's GC blocked in semacquire.
+                // Such a goroutine is exempted like one parked there.
+                (GStatus::Syscall, _) if g.syscall_sp != 0 => {
+                    let start = UnwindStart { pc: g.syscall_pc, sp: g.syscall_sp, bp: g.sched_bp };
+                    if let Some(ret) = internal_return(proc, pcln, start) {
+                        tracing::debug!(g = g.id, ret, "exempt (runtime system call)");
+                        out.push(Action::Exempt { g: g.addr, start_pc: g.start_pc, ret });
+                    }
+                }
+                (GStatus::Syscall, _) => {}
+                // The current goroutine of a thread, whatever its status: a
+                // Runnable one may be in execute(), past schedule()'s check
+                // of disable.user, about to run (found by experiment: a
+                // counter moved by one); a Waiting one may still be in
+                // park_m. Judged by where the thread is.
+                (GStatus::Running | GStatus::Runnable | GStatus::Waiting | GStatus::Preempted | GStatus::Copystack, Some(&(tid, regs, on_g0))) => {
                     let start = if g.contains_sp(regs.sp()) {
                         UnwindStart { pc: regs.pc(), sp: regs.sp(), bp: regs.bp() }
                     } else if on_g0 {
@@ -603,8 +668,6 @@ impl Freezer {
                     // Otherwise parked at user level: schedule() keeps it
                     // in sched.disable.runnable once it is ready.
                 }
-                // In a system call: exitsyscall deschedules it before it runs
-                // user code again. Other states hold no user code.
                 _ => {}
             }
         }
@@ -616,7 +679,7 @@ impl Freezer {
         // asyncPreempt needs room on the goroutine's stack (preempt.go
         // isAsyncSafePoint); without it, the prologue check takes the
         // request (Retry sets it).
-        if proc.regs(tid)?.sp().saturating_sub(stack_lo) < versions::ASYNC_PREEMPT_STACK {
+        if proc.regs(tid)?.sp().saturating_sub(stack_lo) < self.preempt_stack {
             return Ok(Action::Retry { g });
         }
         Ok(if self.settle(proc, pcln, tid)? { Action::Preempt { tid, g } } else { Action::Retry { g } })

@@ -144,6 +144,8 @@ pub struct Engine {
     /// The `freezeWorld` launch/attach argument: whether `call` freezes the
     /// other goroutines. None leaves the choice to the session's default.
     freeze_world: Option<bool>,
+    /// The `freezeSteps` launch/attach argument (Session::freeze_steps).
+    freeze_steps: bool,
     frames: Vec<FrameCtx>,
     handles: Vec<Handle>,
     /// Ids of earlier stops are never reused, so a stale id from the client
@@ -191,6 +193,7 @@ impl Engine {
             launch_opts: None,
             logpoints: Rc::new(RefCell::new(HashMap::new())),
             freeze_world: None,
+            freeze_steps: false,
             frames: Vec::new(),
             handles: Vec::new(),
             frames_base: 0,
@@ -516,6 +519,7 @@ impl Engine {
         self.subst = a.substitute_path.clone();
         self.attached = false;
         self.freeze_world = a.freeze_world;
+        self.freeze_steps = a.freeze_steps;
         if self.rebuild.is_some() {
             self.launch_opts = Some(opts.clone());
         }
@@ -532,6 +536,9 @@ impl Engine {
         self.stop_on_entry = a.stop_on_entry;
         self.shared.set_interrupter(session.interrupter());
         self.session = Some(session);
+        if let Some(s) = self.session.as_mut() {
+            s.freeze_steps = self.freeze_steps;
+        }
         self.install_trace_hook();
         self.forward_pipes(pipes);
         Ok(())
@@ -648,9 +655,13 @@ impl Engine {
         self.stop_on_entry = a.stop_on_entry;
         self.subst = a.substitute_path.clone();
         self.freeze_world = a.freeze_world;
+        self.freeze_steps = a.freeze_steps;
         self.attached = true;
         self.shared.set_interrupter(session.interrupter());
         self.session = Some(session);
+        if let Some(s) = self.session.as_mut() {
+            s.freeze_steps = self.freeze_steps;
+        }
         self.install_trace_hook();
         Ok(())
     }
@@ -723,6 +734,9 @@ impl Engine {
         let (session, pipes) = Session::launch(opts).map_err(err)?;
         self.shared.set_interrupter(session.interrupter());
         self.session = Some(session);
+        if let Some(s) = self.session.as_mut() {
+            s.freeze_steps = self.freeze_steps;
+        }
         self.install_trace_hook();
         self.forward_pipes(pipes);
         self.reapply_breakpoints();

@@ -71,7 +71,9 @@ impl Shared {
     fn interrupt(&self) {
         if let Ok(g) = self.interrupter.lock() {
             if let Some(i) = g.as_ref() {
-                let _ = i.interrupt();
+                // The user's (pause, new breakpoints, goodbye): it ends a
+                // frozen step too, unlike the debugger's own interrupts.
+                let _ = i.interrupt_for_user();
             }
         }
     }

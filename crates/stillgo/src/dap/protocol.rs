@@ -335,6 +335,10 @@ pub struct LaunchArgs {
     /// goroutines. Absent: the session's default.
     #[serde(default)]
     pub freeze_world: Option<bool>,
+    /// stillgo's own: `next`, `stepIn` and `stepOut` freeze every other
+    /// goroutine, so only the current one advances (default false).
+    #[serde(default)]
+    pub freeze_steps: bool,
 }
 
 #[derive(Debug, Deserialize, Default, Clone)]
@@ -349,6 +353,9 @@ pub struct AttachArgs {
     pub substitute_path: Vec<SubstitutePath>,
     #[serde(default)]
     pub freeze_world: Option<bool>,
+    /// See [`LaunchArgs::freeze_steps`].
+    #[serde(default)]
+    pub freeze_steps: bool,
 }
 
 // Some fields are read only so that a wrong type is reported.

@@ -65,7 +65,7 @@ const COMMANDS: &[Command] = &[
     Command { names: &["list", "ls", "l"], usage: "list [<location>]", help: "Shows source code." },
     Command { names: &["disassemble", "disass"], usage: "disassemble [-a <start> <end>] [-l <location>]", help: "Disassembles the current function, an address range, or a location's function." },
     Command { names: &["regs"], usage: "regs", help: "Prints the registers of the current thread." },
-    Command { names: &["config"], usage: "config [max-string-len|max-array-values|max-variable-recurse <n> | freeze on|off]", help: "Shows or changes settings." },
+    Command { names: &["config"], usage: "config [max-string-len|max-array-values|max-variable-recurse <n> | freeze on|off | freeze-steps on|off]", help: "Shows or changes settings. freeze: calls freeze every other goroutine (default on). freeze-steps: next, step and stepout freeze every other goroutine, so only the current one advances (default off)." },
     Command { names: &["help", "h"], usage: "help [<command>]", help: "Prints help." },
     Command { names: &["exit", "quit", "q"], usage: "exit", help: "Exits: kills a launched program, detaches from an attached one (leaving it running)." },
 ];
@@ -209,6 +209,13 @@ impl Repl {
         let res = f(&mut self.session);
         crate::interrupt::set_target(None);
         let stop = res.map_err(err)?;
+        if let Some(b) = self.session.last_step_freeze.take().and_then(|r| r.blocked) {
+            out.print(&format!(
+                "(the step waited on the frozen world: goroutine {} {}; the other goroutines were thawed to let it finish)\n",
+                b.goroutine,
+                b.describe()
+            ));
+        }
         out.print(&self.describe_stop(&stop, pid));
         Ok(self.print_displays())
     }
@@ -598,12 +605,21 @@ impl Repl {
         let l = &mut self.session.limits;
         match parts.as_slice() {
             [] | ["-list"] => Ok(format!(
-                "max-string-len = {}\nmax-array-values = {}\nmax-variable-recurse = {}\nfreeze = {}\n",
+                "max-string-len = {}\nmax-array-values = {}\nmax-variable-recurse = {}\nfreeze = {}\nfreeze-steps = {}\n",
                 l.max_string_len,
                 l.max_array_values,
                 l.max_depth,
-                if self.freeze { "on" } else { "off" }
+                if self.freeze { "on" } else { "off" },
+                if self.session.freeze_steps { "on" } else { "off" }
             )),
+            ["freeze-steps", v] => {
+                self.session.freeze_steps = match *v {
+                    "on" | "true" => true,
+                    "off" | "false" => false,
+                    _ => return Err("usage: config freeze-steps on|off".into()),
+                };
+                Ok(String::new())
+            }
             ["freeze", v] => {
                 self.freeze = match *v {
                     "on" | "true" => true,
