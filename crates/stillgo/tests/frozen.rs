@@ -277,7 +277,7 @@ fn continue_until_all_advance_steps(s: &mut Session, what: &str) {
     let before = counters(s);
     for _ in 0..10 {
         let out = s.send("next");
-        assert!(out.contains("main.go:"), "{what}: next: {out}");
+        assert!(out.contains("main.go:"), "{what}: next: {out}\n{}", s.transcript());
         if all_advanced(&before, &counters(s)) {
             return;
         }

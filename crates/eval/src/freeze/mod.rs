@@ -177,9 +177,6 @@ pub struct Freezer {
     /// Goroutines stopped inside the runtime, exempt from the freeze until
     /// they return to user code: g -> (original startpc, return address).
     exempt: HashMap<u64, (u64, u64)>,
-    /// Freezer breakpoints lifted for a thread standing on them, to put back
-    /// once that thread has moved: (address, thread).
-    readd: Vec<(u64, Tid)>,
     frozen: bool,
     /// Start functions already classified (user: true).
     user_start: HashMap<u64, bool>,
@@ -302,7 +299,6 @@ impl Freezer {
             patches: Vec::new(),
             bps: Vec::new(),
             exempt: HashMap::new(),
-            readd: Vec::new(),
             frozen: false,
             user_start: HashMap::new(),
             parking: Default::default(),
@@ -367,7 +363,6 @@ impl Freezer {
         let mut stop_pending = false;
         self.rounds = 0;
         loop {
-            self.readd_bps(proc)?;
             let actions = self.scan(proc, pcln, call_tid)?;
             let signals = actions.iter().filter(|a| matches!(a, Action::Preempt { .. } | Action::Retry { .. } | Action::Parking)).count();
             // Exemptions take effect now, even when nothing else is left:
@@ -454,9 +449,11 @@ impl Freezer {
 
     /// A thread stopped at a freezer breakpoint: if its goroutine is an
     /// exempt one coming back to user code, freeze it there (original
-    /// startpc, preemption request, SIGURG). The breakpoint is lifted so the
-    /// thread does not execute the instruction under it on resume; it is put
-    /// back later for other goroutines returning to the same place.
+    /// startpc, then asyncPreempt). The breakpoint stays while another
+    /// exempt goroutine may return to the same place (a shared function's
+    /// return address): lifting it even for a moment let such a goroutine
+    /// through (found by experiment). A thread resumed at a breakpoint is
+    /// stepped over it by the process layer.
     fn exempt_returned(&mut self, proc: &mut Process, pcln: &Pclntab, tid: Tid, pc: u64) -> Result<(), FreezeError> {
         let layout = self.facts.layout.clone();
         let Ok(regs) = proc.regs(tid) else { return Ok(()) };
@@ -467,8 +464,10 @@ impl Freezer {
         }
         self.exempt.remove(&g);
         proc.write_memory(g + layout.g_startpc, &start_pc.to_le_bytes())?;
-        proc.remove_breakpoint(pc)?;
-        self.bps.retain(|&b| b != pc);
+        if !self.exempt.values().any(|&(_, r)| r == pc) {
+            proc.remove_breakpoint(pc)?;
+            self.bps.retain(|&b| b != pc);
+        }
         // A return address is normally an asynchronous safe point; inside
         // an unsafe sequence (a write barrier call's return) step to the
         // end of it first.
@@ -488,9 +487,6 @@ impl Freezer {
             }
         }
         self.apply(proc, &[action])?;
-        if self.exempt.values().any(|&(_, r)| r == pc) {
-            self.readd.push((pc, tid));
-        }
         Ok(())
     }
 
@@ -538,22 +534,6 @@ impl Freezer {
         proc.write_memory(at, &self.facts.sched_enable_user.to_le_bytes())?;
         self.family.insert(newg, orig);
         tracing::debug!(newg, creator, "goroutine started by the call runs with it");
-        Ok(())
-    }
-
-    /// Puts back lifted breakpoints whose thread has moved on.
-    fn readd_bps(&mut self, proc: &mut Process) -> Result<(), FreezeError> {
-        let mut keep = Vec::new();
-        for (pc, tid) in std::mem::take(&mut self.readd) {
-            let still_there = proc.regs(tid).is_ok_and(|r| r.pc() == pc);
-            if still_there {
-                keep.push((pc, tid));
-            } else if self.exempt.values().any(|&(_, r)| r == pc) && !proc.has_breakpoint(pc) {
-                proc.set_breakpoint(pc)?;
-                self.bps.push(pc);
-            }
-        }
-        self.readd = keep;
         Ok(())
     }
 
@@ -751,7 +731,6 @@ impl Freezer {
                 first_err.get_or_insert(e.into());
             }
         }
-        self.readd.clear();
         for bp in std::mem::take(&mut self.spawn_bps) {
             if let Err(e) = proc.remove_breakpoint(bp) {
                 first_err.get_or_insert(e.into());
@@ -1058,7 +1037,7 @@ fn internal_return(proc: &Process, pcln: &Pclntab, start: UnwindStart) -> Option
     let frames = unwind(proc, pcln, start, 64);
     let mut internal = false;
     for f in &frames {
-        let physical_runtime = pcln.func_for_pc(f.lookup_pc).is_none_or(|func| func.is_runtime());
+        let physical_runtime = pcln.func_for_pc(f.lookup_pc).is_none_or(|func| !preempt::is_user_code(pcln, &func, f.lookup_pc));
         if !physical_runtime {
             // The first user frame: a return address only if it is a caller.
             return if internal && f.physical > 0 { Some(f.pc) } else { None };
@@ -1273,7 +1252,6 @@ impl CallHooks for FrozenCall<'_> {
             }
             return Ok(EventAction::Continue);
         }
-        self.freezer.readd_bps(proc)?;
         if let StopEvent::Breakpoint { tid, pc } = *ev {
             if self.freezer.spawn_bps.contains(&pc) {
                 self.freezer.spawned(proc, tid)?;
@@ -1282,11 +1260,6 @@ impl CallHooks for FrozenCall<'_> {
                 // An exempt goroutine back in user code: freeze it there.
                 // (The call's own goroutine passing the same place steps over.)
                 self.freezer.exempt_returned(proc, self.pcln, tid, pc)?;
-                if !self.freezer.readd.is_empty() {
-                    if let Some(w) = &self.watchdog {
-                        w.arm(Duration::from_millis(2));
-                    }
-                }
             }
             return Ok(EventAction::Continue);
         }
