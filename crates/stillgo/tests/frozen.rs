@@ -284,3 +284,56 @@ fn continue_until_all_advance_steps(s: &mut Session, what: &str) {
     }
     panic!("{what}: counters did not all move over unfrozen nexts: {before} -> {}", counters(s));
 }
+
+/// Attaches to the running program and returns the counters at a probe hit.
+fn attach_and_read(pid: u32, what: &str) -> (Session, String) {
+    let mut cmd = stillgo_command();
+    cmd.arg("attach").arg(pid.to_string());
+    let mut s = Session::start(cmd);
+    s.set_timeout(Duration::from_secs(120));
+    let out = s.send(&format!("break main.go:{}", bp_line(PROG, "main.go", "probe")));
+    assert!(out.contains("Breakpoint 1"), "{what}: {out}");
+    let out = s.send("continue");
+    assert!(out.contains("main.probe"), "{what}: {out}");
+    let c = counters(&mut s);
+    (s, c)
+}
+
+#[test]
+fn detach_after_frozen_calls_and_steps_leaves_the_program_running() {
+    for tc in go_versions() {
+        let what = format!("{tc}");
+        let bin = build(PROG, &tc, Flavor::Optimized);
+        let mut child = Command::new(&bin).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap_or_else(|e| panic!("{what}: {e}"));
+        let pid = child.id();
+        std::thread::sleep(Duration::from_millis(300));
+        let result = std::panic::catch_unwind(|| {
+            let (mut s, before) = attach_and_read(pid, &what);
+            frozen_call(&mut s, &what, "call gcNow()", "1");
+            // A call blocked on the frozen world, thawed to finish.
+            let out = s.send("call lockHeld()");
+            assert!(out.contains("The call is blocked"), "{what}: {out}");
+            assert!(s.send("thaw").trim_end().ends_with('3'), "{what}");
+            assert!(s.send("config freeze-steps on").trim().is_empty());
+            let out = s.send("next");
+            assert!(out.contains("main.probe()"), "{what}: {out}");
+            let (out, _) = s.send_and_exit("exit");
+            assert!(out.contains("Detached"), "{what}: {out}");
+            // Running on its own: every goroutine advanced, none stuck
+            // frozen, no breakpoint left behind (a trap would kill it).
+            std::thread::sleep(Duration::from_millis(300));
+            let (s2, after) = attach_and_read(pid, &what);
+            assert!(all_advanced(&before, &after), "{what}: not every goroutine ran after the detach: {before} -> {after}");
+            let (out, _) = { let mut s2 = s2; s2.send_and_exit("exit") };
+            assert!(out.contains("Detached"), "{what}: {out}");
+        });
+        std::thread::sleep(Duration::from_millis(100));
+        let exited = child.try_wait().ok().flatten();
+        let _ = child.kill();
+        let _ = child.wait();
+        if let Err(e) = result {
+            std::panic::resume_unwind(e);
+        }
+        assert!(exited.is_none(), "{what}: the program died after the detach: {exited:?}");
+    }
+}

@@ -681,6 +681,7 @@ impl Freezer {
             if preempt::async_safe_point(pcln, &f, pc) {
                 return Ok(true);
             }
+            tracing::debug!(tid, pc, func = %f.name, "settle: single step");
             match proc.single_step(tid)? {
                 StopEvent::Exited { code } => return Err(FreezeError::Exited(code)),
                 StopEvent::Killed { signal } => return Err(FreezeError::Exited(128 + signal)),
@@ -790,7 +791,18 @@ impl Freezer {
     /// the interrupted system call, which the kernel restarts (orig_rax).
     /// False when no thread qualifies (the caller splices the queue itself).
     fn enable_user_on_idle_thread(&mut self, proc: &mut Process, pcln: &Pclntab) -> Result<bool, FreezeError> {
-        let Some(tid) = self.idle_thread(proc, pcln)? else { return Ok(false) };
+        let Some(tid) = self.idle_thread(proc, pcln)? else {
+            if tracing::enabled!(tracing::Level::DEBUG) {
+                for t in proc.threads() {
+                    if let Ok(r) = proc.regs(t) {
+                        let frames = unwind(proc, pcln, UnwindStart { pc: r.pc(), sp: r.sp(), bp: r.bp() }, 8);
+                        let names: Vec<&str> = frames.iter().filter_map(|f| f.function.as_deref()).collect();
+                        tracing::debug!(t, syscall = r.orig_rax() as i64, ?names, "thaw: no idle thread; thread");
+                    }
+                }
+            }
+            return Ok(false);
+        };
         tracing::debug!(tid, "thaw: schedEnableUser(true) on an idle thread");
         if versions::runtime_mutex_held(self.facts.version.as_ref(), proc.read_u64(self.facts.sched.lock_key)?) {
             tracing::debug!("thaw: sched.lock held");
