@@ -451,6 +451,39 @@ pub const NEWPROC1: &str = "runtime.newproc1";
 /// closure (`runtime.newproc.func1`), `newcoro` (coro.go, 1.23+),
 /// `debugCallWrap`'s closure (debugcall.go), synctest (1.24+).
 pub const NEWPROC1_CALLERS: &[&str] = &["runtime.newproc", "runtime.newcoro", "runtime.debugCallWrap", "runtime.synctest"];
+/// Whether a goroutine parked with this wait reason
+/// (`waitReasonStrings`, runtime/runtime2.go) may be waiting for another
+/// goroutine (a channel, select, a sync primitive, a semaphore), as opposed
+/// to a timer, I/O or the runtime itself, which end on their own while the
+/// others are frozen. Unknown reasons count as waiting on others.
+pub fn waits_on_other_goroutines(reason: &str) -> bool {
+    const ON_THEIR_OWN: &[&str] = &["sleep", "IO wait", "debug call", "preempted", "stopping the world", "wait for GC cycle", "force gc (idle)", "garbage collection", "finalizer wait", "timer goroutine (idle)", "trace reader (blocked)"];
+    !(reason.is_empty() || ON_THEIR_OWN.contains(&reason) || reason.starts_with("GC ") || reason.starts_with("garbage collection"))
+}
+
+/// Assembly that switches a thread from one stack or goroutine to another
+/// (runtime/asm_amd64.s): inside it, TLS g, SP and `g.sched` disagree, so
+/// the goroutine's position cannot be read. Same in 1.22 to 1.27.
+pub const STACK_SWITCH_FUNCS: &[&str] = &[
+    "runtime.gogo",
+    "gogo",
+    "runtime.mcall",
+    "runtime.systemstack",
+    "runtime.systemstack_switch",
+    "runtime.morestack",
+    "runtime.morestack_noctxt",
+    "runtime.gosave_systemstack_switch",
+    "runtime.asmcgocall",
+];
+
+/// `_Prunning` (runtime/runtime2.go), the P status canPreemptM requires.
+pub const P_RUNNING: u32 = 1;
+
+/// Functions whose body runs between `schedule()`'s check of
+/// `sched.disable.user` and `execute()` setting `m.curg` (runtime/proc.go,
+/// all versions): a thread stopped there may be about to run a user
+/// goroutine it chose before user scheduling went off.
+pub const SCHEDULE_WINDOW: &[&str] = &["runtime.schedule", "runtime.execute", "runtime.startlockedm"];
 /// x86 `RET`: written at the entry of the functions above while frozen.
 pub const X86_RET: u8 = 0xC3;
 /// SIGURG, the runtime's asynchronous preemption signal (`sigPreempt` in

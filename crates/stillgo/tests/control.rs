@@ -25,6 +25,11 @@ fn spawn(args: &[&str], envs: &[(&str, &str)]) -> Session {
     for (k, v) in envs {
         c.env(k, v);
     }
+    // `debug` and `test` build the package first: with a cold build cache
+    // on a loaded CI machine that alone can take minutes.
+    if matches!(args.first(), Some(&"debug") | Some(&"test")) {
+        return Session::start_with_timeout(c, std::time::Duration::from_secs(300).max(stillgo_testkit::default_timeout()));
+    }
     Session::start(c)
 }
 

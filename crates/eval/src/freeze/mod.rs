@@ -94,6 +94,11 @@ pub struct FreezeFacts {
     pub breakpoint: u64,
     /// Offset of `m.locks` (int32): an M holding runtime locks is not used.
     pub m_locks: u64,
+    /// Offsets for canPreemptM (m.mallocing, m.preemptoff, m.p, p.status).
+    pub m_preempt: Option<MPreempt>,
+    /// Offsets of `m.vdsoSP` / `m.vdsoPC`: where a thread inside a vDSO
+    /// call (on the g0 stack, TLS still naming the goroutine) came from.
+    pub m_vdso: Option<(u64, u64)>,
     /// Where `runtime.newproc1` returns a new goroutine (see
     /// [`stillgo_runtime::goroutines::newproc1_return_sites`]).
     pub newproc1_returns: Vec<u64>,
@@ -124,9 +129,27 @@ impl FreezeFacts {
             breakpoint: entry(versions::DEBUG_CALL_V2)?,
             m_locks: dwarf.struct_field("runtime.m", "locks").map(|(o, _)| o).ok_or_else(|| FreezeError::Unsupported("runtime.m.locks not found in DWARF".into()))?,
             newproc1_returns: stillgo_runtime::goroutines::newproc1_return_sites(bin),
+            m_preempt: (|| {
+                Some(MPreempt {
+                    mallocing: dwarf.struct_field("runtime.m", "mallocing")?.0,
+                    preemptoff: dwarf.struct_field("runtime.m", "preemptoff")?.0,
+                    p: dwarf.struct_field("runtime.m", "p")?.0,
+                    p_status: dwarf.struct_field("runtime.p", "status")?.0,
+                })
+            })(),
+            m_vdso: dwarf.struct_field("runtime.m", "vdsoSP").zip(dwarf.struct_field("runtime.m", "vdsoPC")).map(|((sp, _), (pc, _))| (sp, pc)),
             version: version.cloned(),
         })
     }
+}
+
+/// Offsets of the M and P fields canPreemptM reads (from DWARF).
+#[derive(Debug, Clone, Copy)]
+pub struct MPreempt {
+    pub mallocing: u64,
+    pub preemptoff: u64,
+    pub p: u64,
+    pub p_status: u64,
 }
 
 /// A call waiting on the frozen world, as reported to the user.
@@ -188,6 +211,9 @@ pub struct Freezer {
     /// A thread that must not run while the freezer lets the others run:
     /// the call's thread when it is back at the user's stop (in user code).
     hold: Option<Tid>,
+    /// Debug: each user goroutine's (status, sched.pc, sched.sp) when the
+    /// freeze completed, to report any that moved by the end of the call.
+    snapshot: HashMap<u64, (GStatus, u64, u64, u64)>,
     /// The program's `asyncPreemptStack`, read at the freeze.
     preempt_stack: u64,
     /// Goroutines made to call asyncPreempt, until they left their thread.
@@ -210,10 +236,18 @@ const QUIESCE_MAX_PAUSE: Duration = Duration::from_millis(4);
 /// Instructions single-stepped at most to bring a thread out of an unsafe
 /// sequence (they are a few instructions long).
 const SETTLE_MAX_STEPS: u32 = 64;
+/// Instructions single-stepped at most out of stack-switching assembly
+/// (each is a few dozen instructions long).
+const SWITCH_STEP_MAX: u32 = 200;
+/// Instructions single-stepped at most to bring a thread from schedule()'s
+/// check to execute() setting m.curg.
+const SCHEDULE_STEP_MAX: u32 = 400;
 /// Attempts to find `sched.lock` free for the thaw splice.
 const THAW_LOCK_ATTEMPTS: u32 = 200;
 /// A call that waits (parked) this long on the frozen world is reported.
-pub const BLOCKED_AFTER: Duration = Duration::from_secs(1);
+/// Below the one second, so the report comes within a second of
+/// the call blocking even when the machine is busy.
+pub const BLOCKED_AFTER: Duration = Duration::from_millis(700);
 
 fn read_u8(proc: &Process, addr: u64) -> Result<u8, FreezeError> {
     let mut b = [0u8; 1];
@@ -304,6 +338,7 @@ impl Freezer {
             parking: Default::default(),
             hold: None,
             preempt_stack: versions::ASYNC_PREEMPT_STACK_MAX,
+            snapshot: HashMap::new(),
             family: HashMap::new(),
             spawn_bps: Vec::new(),
             rounds: 0,
@@ -371,6 +406,9 @@ impl Freezer {
             if signals == 0 && !stop_pending {
                 tracing::debug!(rounds = self.rounds, elapsed = ?start.elapsed(), "frozen");
                 if tracing::enabled!(tracing::Level::DEBUG) {
+                    self.snapshot = self.positions(proc, pcln);
+                }
+                if tracing::enabled!(tracing::Level::TRACE) {
                     self.dump(proc, pcln, "after freeze");
                 }
                 return Ok(());
@@ -413,6 +451,7 @@ impl Freezer {
         for a in actions {
             match *a {
                 Action::Preempt { tid, g } => {
+                    tracing::debug!(tid, g, "preempt: asyncPreempt pushed");
                     // runtime/signal_amd64.go sigctxt.pushCall, as done by
                     // doSigPreempt: the goroutine "calls" asyncPreempt from
                     // the interrupted pc, which it resumes at once thawed.
@@ -463,6 +502,7 @@ impl Freezer {
             return Ok(());
         }
         self.exempt.remove(&g);
+        tracing::debug!(g, tid, pc, "exempt goroutine back at its breakpoint");
         proc.write_memory(g + layout.g_startpc, &start_pc.to_le_bytes())?;
         if !self.exempt.values().any(|&(_, r)| r == pc) {
             proc.remove_breakpoint(pc)?;
@@ -553,10 +593,47 @@ impl Freezer {
         // Which goroutine each thread runs (m.curg), and on which stack.
         let mut on_thread: HashMap<u64, (Tid, stillgo_proc::Registers, bool)> = HashMap::new();
         let mut call_g = None;
+        let mut out = Vec::new();
         for tid in proc.threads() {
+            let Ok(mut regs) = proc.regs(tid) else { continue };
+            if tid != call_tid && in_stack_switch(pcln, regs.pc()) {
+                // Half-way between two goroutines' stacks (TLS g, SP and
+                // g.sched disagree): neither can be judged. A few
+                // instructions take it out.
+                self.step_out_of_switch(proc, pcln, tid)?;
+                regs = proc.regs(tid)?;
+            }
+            let fs = regs.fs_base();
+            let curg = match thread_goroutine_addr(proc, &layout, fs) {
+                Ok(Some(g)) => g,
+                Ok(None) => {
+                    // No current goroutine: the scheduler may hold one it
+                    // chose before user scheduling went off, past
+                    // schedule()'s check of disable.user and before
+                    // execute() makes it current. Step it (alone) until it
+                    // has one, which is then judged like any other; a
+                    // thread that cannot get there so (startlockedm) is
+                    // looked at again next round.
+                    if tid == call_tid || !in_schedule_window(pcln, regs.pc()) {
+                        continue;
+                    }
+                    match self.step_to_curg(proc, pcln, tid)? {
+                        Some(g) => g,
+                        None => {
+                            if tracing::enabled!(tracing::Level::DEBUG) {
+                                let pc = proc.regs(tid).map(|r| r.pc()).unwrap_or(0);
+                                let f = pcln.func_for_pc(pc).map(|f| f.name.to_string());
+                                tracing::debug!(tid, pc, ?f, "in the scheduler's window");
+                            }
+                            out.push(Action::Parking);
+                            continue;
+                        }
+                    }
+                }
+                Err(_) => continue,
+            };
             let Ok(regs) = proc.regs(tid) else { continue };
             let fs = regs.fs_base();
-            let Ok(Some(curg)) = thread_goroutine_addr(proc, &layout, fs) else { continue };
             if tid == call_tid {
                 call_g = Some(curg);
                 continue;
@@ -572,7 +649,6 @@ impl Freezer {
             on_thread.insert(curg, (tid, regs, on_g0));
         }
         let gs = stillgo_runtime::goroutines::all_goroutines(proc, &layout).map_err(|e| FreezeError::Failed(e.to_string()))?;
-        let mut out = Vec::new();
         for g in gs {
             if Some(g.addr) == call_g || self.exempt.contains_key(&g.addr) {
                 // Exempt goroutines run runtime code until they reach their
@@ -584,7 +660,11 @@ impl Freezer {
             }
             if self.parking.contains(&g.addr) {
                 // Until the scheduler has dropped it (dropg in goschedImpl).
-                if on_thread.contains_key(&g.addr) {
+                if let Some((tid, regs, _)) = on_thread.get(&g.addr) {
+                    if tracing::enabled!(tracing::Level::DEBUG) {
+                        let f = pcln.func_for_pc(regs.pc()).map(|f| f.name.to_string());
+                        tracing::debug!(g = g.id, tid, pc = regs.pc(), ?f, status = ?g.status, "still parking");
+                    }
                     out.push(Action::Parking);
                     continue;
                 }
@@ -616,7 +696,21 @@ impl Freezer {
                         UnwindStart { pc: regs.pc(), sp: regs.sp(), bp: regs.bp() }
                     } else if on_g0 {
                         UnwindStart { pc: g.sched_pc, sp: g.sched_sp, bp: g.sched_bp }
+                    } else if let Some(ctx) = self.interrupted_context(proc, &g, regs.fs_base()) {
+                        // In a signal handler or a vDSO call: caught where
+                        // it returns to (the handler may still redirect it
+                        // into asyncPreempt, which is as good).
+                        let frames = unwind(proc, pcln, ctx, 64);
+                        match catch_point(pcln, &frames) {
+                            Catch::Here(ret) | Catch::Return(ret) => out.push(Action::Exempt { g: g.addr, start_pc: g.start_pc, ret }),
+                            Catch::Unknown => out.push(Action::Retry { g: g.addr }),
+                        }
+                        continue;
                     } else {
+                        // Letting it run to its next prologue may run user
+                        // code: found by experiment (a counter moved by one
+                        // while a goroutine sat in the SIGURG handler).
+                        tracing::debug!(g = g.id, pc = regs.pc(), "running where it cannot be judged");
                         out.push(Action::Retry { g: g.addr });
                         continue;
                     };
@@ -654,6 +748,87 @@ impl Freezer {
         Ok(out)
     }
 
+    /// Single-steps `tid` until its pc leaves the stack-switching assembly
+    /// (see [`in_stack_switch`]); without executing the instruction it
+    /// lands on.
+    fn step_out_of_switch(&mut self, proc: &mut Process, pcln: &Pclntab, tid: Tid) -> Result<(), FreezeError> {
+        for _ in 0..SWITCH_STEP_MAX {
+            if !in_stack_switch(pcln, proc.regs(tid)?.pc()) {
+                return Ok(());
+            }
+            match proc.single_step(tid)? {
+                StopEvent::Exited { code } => return Err(FreezeError::Exited(code)),
+                StopEvent::Killed { signal } => return Err(FreezeError::Exited(128 + signal)),
+                StopEvent::SingleStep { .. } => {}
+                _ => return Ok(()),
+            }
+        }
+        Ok(())
+    }
+
+    /// Single-steps `tid`, in the scheduler between choosing a goroutine and
+    /// running it, until `m.curg` is set (a few instructions into
+    /// `execute`). None if it leaves the window otherwise.
+    fn step_to_curg(&mut self, proc: &mut Process, pcln: &Pclntab, tid: Tid) -> Result<Option<u64>, FreezeError> {
+        let layout = self.facts.layout.clone();
+        for _ in 0..SCHEDULE_STEP_MAX {
+            let regs = proc.regs(tid)?;
+            if let Ok(Some(g)) = thread_goroutine_addr(proc, &layout, regs.fs_base()) {
+                tracing::debug!(tid, g, "stepped out of the scheduler's window");
+                return Ok(Some(g));
+            }
+            // Only through the bodies of schedule and execute: a call
+            // elsewhere (lock2 in the disable.user branch, wakep,
+            // startlockedm) may block or run long; the next round sees it.
+            let pc = regs.pc();
+            if !pcln.func_for_pc(pc).is_some_and(|f| matches!(&*f.name, "runtime.schedule" | "runtime.execute")) {
+                return Ok(None);
+            }
+            match proc.single_step(tid)? {
+                StopEvent::Exited { code } => return Err(FreezeError::Exited(code)),
+                StopEvent::Killed { signal } => return Err(FreezeError::Exited(128 + signal)),
+                StopEvent::SingleStep { .. } => {}
+                _ => return Ok(None),
+            }
+        }
+        Ok(None)
+    }
+
+    /// Where a goroutine whose thread is off its stack will resume: inside
+    /// a signal handler, the context the kernel saved on the signal stack
+    /// (`m.gsignal`'s stack, the sigaltstack); inside a vDSO call,
+    /// `m.vdsoPC`/`m.vdsoSP` (runtime/vdso_linux.go, set around the call).
+    fn interrupted_context(&self, proc: &Process, g: &stillgo_runtime::Goroutine, fs_base: u64) -> Option<UnwindStart> {
+        let l = &self.facts.layout;
+        let m = g.m;
+        if m == 0 {
+            return None;
+        }
+        let tls_g = proc.read_u64(fs_base.wrapping_add(versions::TLS_G_OFFSET as u64)).ok()?;
+        let gsignal = proc.read_u64(m + l.m_gsignal).ok()?;
+        if gsignal != 0 {
+            let lo = proc.read_u64(gsignal + l.g_stack_lo).ok()?;
+            let hi = proc.read_u64(gsignal + l.g_stack_hi).ok()?;
+            if let Some(ctx) = signal_frame_context(proc, lo, hi) {
+                if g.contains_sp(ctx.sp) {
+                    return Some(ctx);
+                }
+            }
+        }
+        if tls_g == g.addr {
+            if let Some((sp_off, pc_off)) = self.facts.m_vdso {
+                let sp = proc.read_u64(m + sp_off).ok()?;
+                let pc = proc.read_u64(m + pc_off).ok()?;
+                if sp != 0 && pc != 0 && g.contains_sp(sp) {
+                    // vdsoSP is the caller's sp at the call; its frame
+                    // pointer is not saved: the unwinder uses pcsp.
+                    return Some(UnwindStart { pc, sp, bp: 0 });
+                }
+            }
+        }
+        None
+    }
+
     /// How to stop goroutine `g`, running user code on `tid`, where it is.
     fn stop_here(&mut self, proc: &mut Process, pcln: &Pclntab, tid: Tid, g: u64, stack_lo: u64) -> Result<Action, FreezeError> {
         // asyncPreempt needs room on the goroutine's stack (preempt.go
@@ -662,7 +837,36 @@ impl Freezer {
         if proc.regs(tid)?.sp().saturating_sub(stack_lo) < self.preempt_stack {
             return Ok(Action::Retry { g });
         }
-        Ok(if self.settle(proc, pcln, tid)? { Action::Preempt { tid, g } } else { Action::Retry { g } })
+        if !self.settle(proc, pcln, tid)? {
+            return Ok(Action::Retry { g });
+        }
+        // The rest of isAsyncSafePoint and wantAsyncPreempt (preempt.go):
+        // the goroutine running (not in a system call: asyncPreempt would
+        // make gopreempt_m throw in casgstatus, found by experiment on a
+        // goroutine stepped past entersyscall), its M preemptible
+        // (canPreemptM: no locks, not allocating, no preemptoff, a P).
+        let gr = read_goroutine(proc, &self.facts.layout, g).map_err(|e| FreezeError::Failed(e.to_string()))?;
+        if gr.status != GStatus::Running {
+            // In a system call now: exitsyscall deschedules it.
+            return Ok(if gr.status == GStatus::Syscall { Action::Parking } else { Action::Retry { g } });
+        }
+        if !self.m_preemptible(proc, gr.m) {
+            return Ok(Action::Retry { g });
+        }
+        Ok(Action::Preempt { tid, g })
+    }
+
+    /// runtime/preempt.go canPreemptM: `m.locks == 0 && m.mallocing == 0 &&
+    /// m.preemptoff == "" && m.p.status == _Prunning`.
+    fn m_preemptible(&self, proc: &Process, m: u64) -> bool {
+        let f = &self.facts;
+        if m == 0 || proc.read_u32(m + f.m_locks).ok() != Some(0) {
+            return false;
+        }
+        let Some(mp) = &f.m_preempt else { return true };
+        let ok = proc.read_u32(m + mp.mallocing).ok() == Some(0) && proc.read_u64(m + mp.preemptoff + 8).ok() == Some(0);
+        let p = proc.read_u64(m + mp.p).unwrap_or(0);
+        ok && p != 0 && proc.read_u32(p + mp.p_status).ok() == Some(versions::P_RUNNING)
     }
 
     /// Brings a thread stopped in user code at a point where asynchronous
@@ -722,6 +926,13 @@ impl Freezer {
             return Ok(());
         }
         let mut first_err: Option<FreezeError> = None;
+        if let Err(e) = self.wait_sched_lock_free(proc, pcln) {
+            if let FreezeError::Exited(_) = e {
+                self.frozen = false;
+                return Err(e);
+            }
+            first_err = Some(e);
+        }
         for (at, orig) in std::mem::take(&mut self.patches) {
             if let Err(e) = proc.write_memory(at, &[orig]) {
                 first_err.get_or_insert(e.into());
@@ -917,16 +1128,17 @@ impl Freezer {
         Ok(())
     }
 
-    /// `schedEnableUser(true)` done by the debugger (runtime/proc.go):
-    /// `sched.disable.user = false; globrunqputbatch(&sched.disable.runnable)`,
-    /// under `sched.lock`, which must be free (no thread stopped in a
-    /// critical section): if it is held, the threads run (still frozen) a
-    /// moment until it is released.
-    fn splice_runnable(&mut self, proc: &mut Process) -> Result<(), FreezeError> {
-        let s = self.facts.sched.clone();
+    /// Lets the threads (but the held one) run, still frozen, until
+    /// `sched.lock` is free, so the thaw can splice the run queue. Every
+    /// freezer mechanism stays in place meanwhile (patches, breakpoints,
+    /// exemptions): restoring any of them first let a goroutine through
+    /// (found by experiment: an exempt goroutine reached user code during
+    /// this wait once its breakpoint was gone).
+    fn wait_sched_lock_free(&mut self, proc: &mut Process, pcln: &Pclntab) -> Result<(), FreezeError> {
+        let lock_key = self.facts.sched.lock_key;
         let interrupter = proc.interrupter();
         let mut attempts = 0;
-        while versions::runtime_mutex_held(self.facts.version.as_ref(), proc.read_u64(s.lock_key)?) {
+        while versions::runtime_mutex_held(self.facts.version.as_ref(), proc.read_u64(lock_key)?) {
             attempts += 1;
             if attempts > THAW_LOCK_ATTEMPTS {
                 return Err(FreezeError::Failed("the scheduler lock stayed held; the program's goroutines could not be thawed".into()));
@@ -939,7 +1151,12 @@ impl Freezer {
                     StopEvent::Interrupted { .. } => break,
                     StopEvent::Exited { code } => return Err(FreezeError::Exited(code)),
                     StopEvent::Killed { signal } => return Err(FreezeError::Exited(128 + signal)),
-                    _ => {
+                    ev => {
+                        if let StopEvent::Breakpoint { tid, pc } = ev {
+                            if self.bps.contains(&pc) {
+                                self.exempt_returned(proc, pcln, tid, pc)?;
+                            }
+                        }
                         if !interrupter.is_pending() {
                             break;
                         }
@@ -947,6 +1164,19 @@ impl Freezer {
                     }
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// `schedEnableUser(true)` done by the debugger (runtime/proc.go):
+    /// `sched.disable.user = false; globrunqputbatch(&sched.disable.runnable)`,
+    /// under `sched.lock`, which must be free (no thread stopped in a
+    /// critical section): if it is held, the threads run (still frozen) a
+    /// moment until it is released.
+    fn splice_runnable(&mut self, proc: &mut Process) -> Result<(), FreezeError> {
+        let s = self.facts.sched.clone();
+        if versions::runtime_mutex_held(self.facts.version.as_ref(), proc.read_u64(s.lock_key)?) {
+            return Err(FreezeError::Failed("the scheduler lock is held; the program's goroutines could not be thawed".into()));
         }
         let dr = s.disable_runnable;
         let head = proc.read_u64(dr + s.gq_head)?;
@@ -989,6 +1219,28 @@ impl Freezer {
         Ok(())
     }
 
+    /// Debug: where every user goroutine is.
+    fn positions(&mut self, proc: &Process, pcln: &Pclntab) -> HashMap<u64, (GStatus, u64, u64, u64)> {
+        let Ok(gs) = stillgo_runtime::goroutines::all_goroutines(proc, &self.facts.layout) else { return HashMap::new() };
+        gs.into_iter().filter(|g| self.is_user_start(pcln, g.start_pc) || self.exempt.contains_key(&g.addr)).map(|g| (g.addr, (g.status, g.sched_pc, g.sched_sp, g.id))).collect()
+    }
+
+    /// Debug: reports user goroutines that moved since the freeze completed.
+    fn report_moved(&mut self, proc: &Process, pcln: &Pclntab) {
+        let now = self.positions(proc, pcln);
+        for (g, before) in std::mem::take(&mut self.snapshot) {
+            if self.family.contains_key(&g) || self.exempt.contains_key(&g) {
+                continue;
+            }
+            if let Some(after) = now.get(&g) {
+                if (after.1, after.2) != (before.1, before.2) {
+                    let f = |pc: u64| pcln.func_for_pc(pc).map(|f| f.name.to_string()).unwrap_or_default();
+                    tracing::debug!(id = before.3, status_before = ?before.0, from = f(before.1), status_after = ?after.0, to = f(after.1), "MOVED while frozen");
+                }
+            }
+        }
+    }
+
     /// Debug dump of every user goroutine: status, where, thread.
     fn dump(&mut self, proc: &Process, pcln: &Pclntab, what: &str) {
         let layout = self.facts.layout.clone();
@@ -1026,6 +1278,10 @@ impl Freezer {
         }
         let reasons = wait_reason_table(proc, &self.facts.layout);
         let wait_reason = reasons.get(g.wait_reason as usize).cloned().unwrap_or_default();
+        if !versions::waits_on_other_goroutines(&wait_reason) {
+            // A sleep, I/O, the GC: it ends without the frozen goroutines.
+            return None;
+        }
         let frames = unwind(proc, pcln, UnwindStart { pc: g.sched_pc, sp: g.sched_sp, bp: g.sched_bp }, 64);
         let user = frames.iter().find(|f| {
             f.function.as_deref().is_some_and(|n| !(n.starts_with("runtime.") || n.starts_with("internal/") || n.starts_with("sync.") || n.starts_with("debugCall")))
@@ -1060,6 +1316,46 @@ fn internal_return(proc: &Process, pcln: &Pclntab, start: UnwindStart) -> Option
         }
     }
     None
+}
+
+/// The interrupted registers saved by the kernel on a signal stack
+/// `[lo, hi)` (Linux x86-64 `rt_sigframe` near the top, under the xsave
+/// area): found by its `uc_stack`, which describes that very stack
+/// (`ss_sp = lo`, `ss_size = hi - lo`), followed by `uc_mcontext`
+/// (`struct sigcontext`: r8..r15, rdi, rsi, rbp, rbx, rdx, rax, rcx, rsp,
+/// rip).
+fn signal_frame_context(proc: &Process, lo: u64, hi: u64) -> Option<UnwindStart> {
+    const SEARCH: u64 = 24 << 10;
+    let size = hi.checked_sub(lo)?;
+    let from = hi.saturating_sub(SEARCH).max(lo);
+    let buf = proc.read_vec(from, (hi - from) as usize).ok()?;
+    let word = |i: usize| buf.get(i..i + 8).map(|b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8])));
+    // Highest match first: the newest frame if handlers nested.
+    let mut i = buf.len().checked_sub(24 + 8 * 17)?;
+    i &= !7;
+    loop {
+        if word(i) == Some(lo) && word(i + 16) == Some(size) {
+            let mc = i + 24;
+            let (bp, sp, pc) = (word(mc + 8 * 10)?, word(mc + 8 * 15)?, word(mc + 8 * 16)?);
+            return Some(UnwindStart { pc, sp, bp });
+        }
+        i = i.checked_sub(8)?;
+    }
+}
+
+/// Whether `pc` is in the assembly that switches a thread between stacks
+/// (`gogo`, `mcall`, `systemstack`, `morestack`...; the names are in
+/// [`versions::STACK_SWITCH_FUNCS`]).
+fn in_stack_switch(pcln: &Pclntab, pc: u64) -> bool {
+    pcln.func_for_pc(pc).is_some_and(|f| versions::STACK_SWITCH_FUNCS.contains(&&*f.name))
+}
+
+/// Whether a thread without a current goroutine is between schedule()'s
+/// choice of a goroutine and execute() making it current: in the body of
+/// `runtime.schedule`, `runtime.execute` or `runtime.startlockedm`
+/// (runtime/proc.go; the names are in [`versions::SCHEDULE_WINDOW`]).
+fn in_schedule_window(pcln: &Pclntab, pc: u64) -> bool {
+    pcln.func_for_pc(pc).is_some_and(|f| versions::SCHEDULE_WINDOW.contains(&&*f.name))
 }
 
 /// Where a running goroutine can be stopped without executing user code.
@@ -1201,8 +1497,11 @@ impl<'a> FrozenCall<'a> {
     pub fn finish(mut self, proc: &mut Process, call_tid: Tid) -> Result<(), FreezeError> {
         self.freezer.hold = Some(call_tid);
         self.watchdog = None;
-        if tracing::enabled!(tracing::Level::DEBUG) {
+        if tracing::enabled!(tracing::Level::TRACE) {
             self.freezer.dump(proc, self.pcln, "after call");
+        }
+        if tracing::enabled!(tracing::Level::DEBUG) {
+            self.freezer.report_moved(proc, self.pcln);
         }
         let interrupter = proc.interrupter();
         let mut guard = 0;

@@ -3,7 +3,7 @@
 //!
 //! By default every other goroutine stays frozen during the call
 //! (docs/frozen-world.md); `call -thaw` or `config freeze off` lets them
-//! run. A call that blocks on a frozen goroutine is reported after a second
+//! run. A call that blocks on a frozen goroutine is reported within a second
 //! with what it waits for, and the user answers at a prompt: `thaw` lets
 //! the program run until the call returns, `wait` keeps waiting frozen.
 
