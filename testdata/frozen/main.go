@@ -166,6 +166,12 @@ func feeder() {
 //go:noinline
 func nop() int { return 7 }
 
+// numG: goroutines a frozen call starts and that end must not change the
+// runtime's count.
+//
+//go:noinline
+func numG() int { return runtime.NumGoroutine() }
+
 //go:noinline
 func format() string { return fmt.Sprintf("%d-%s", 42, "x") }
 
@@ -255,7 +261,7 @@ func walk(n int) int {
 }
 
 // keep references the helpers so the linker keeps them for `call`.
-var keep = []any{nop, format, gcNow, nap, bigAlloc, lockTwice, writeFile, spawnAndWait, recvFeed, lockHeld}
+var keep = []any{nop, numG, format, gcNow, nap, bigAlloc, lockTwice, writeFile, spawnAndWait, recvFeed, lockHeld}
 
 func main() {
 	if len(os.Args) > 99 {

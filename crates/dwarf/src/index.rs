@@ -25,6 +25,9 @@ pub(crate) const DW_AT_GO_RUNTIME_TYPE: gimli::DwAt = gimli::DwAt(0x2904);
 type LoadedCu = (Cu, Vec<(u64, u64)>);
 
 /// One compile unit (one Go package).
+/// A package's constants by (type name, value): their names.
+pub(crate) type ConstNames = HashMap<(Arc<str>, i64), Arc<str>>;
+
 pub(crate) struct Cu {
     pub(crate) unit: gimli::Unit<R>,
     pub(crate) name: Arc<str>,
@@ -66,7 +69,7 @@ pub struct DebugInfo {
     pub(crate) runtime_names: OnceLock<Option<NameIndex>>,
     /// Per package: (type name, value) -> name of the constant, for printing
     /// enum-like values as their constant (`main.Friday (5)`).
-    pub(crate) consts_by_pkg: RwLock<HashMap<String, Arc<HashMap<(Arc<str>, i64), Arc<str>>>>>,
+    pub(crate) consts_by_pkg: RwLock<HashMap<String, Arc<ConstNames>>>,
     /// Source file path -> CUs whose line table mentions it.
     pub(crate) file_index: OnceLock<HashMap<Arc<str>, Vec<usize>>>,
     /// Inlined function name -> entry pcs of its inlined copies.

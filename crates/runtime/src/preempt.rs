@@ -69,3 +69,18 @@ pub fn is_user_code(pcln: &Pclntab, f: &Func, pc: u64) -> bool {
 fn is_runtime_source(file: &str) -> bool {
     file.rsplit_once('/').is_some_and(|(dir, name)| dir.ends_with("/src/runtime") && name.ends_with(".go"))
 }
+
+/// Whether `ret` can be a return address: an x86 CALL instruction ends
+/// exactly there. `before` holds the bytes just before `ret` (up to 7, the
+/// longest CALL form used by Go code). A breakpoint must only be written
+/// at an instruction boundary: one inside an instruction corrupts it for
+/// every thread that runs it.
+pub fn follows_call(before: &[u8], ret: u64) -> bool {
+    use iced_x86::{Decoder, DecoderOptions, FlowControl};
+    (2..=before.len().min(7)).any(|len| {
+        let start = before.len() - len;
+        let mut d = Decoder::with_ip(64, &before[start..], ret - len as u64, DecoderOptions::NONE);
+        let ins = d.decode();
+        !ins.is_invalid() && ins.len() == len && matches!(ins.flow_control(), FlowControl::Call | FlowControl::IndirectCall)
+    })
+}

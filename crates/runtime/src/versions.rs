@@ -516,6 +516,9 @@ pub struct SchedLayout {
     /// = 60 s when every P is idle), which the thaw ends.
     pub sysmonwait: Option<u64>,
     pub sysmonnote_key: Option<u64>,
+    /// `&sched.ngsys` (atomic.Int32; the `value` at offset 0): the count
+    /// of system goroutines, which follows isSystemGoroutine.
+    pub ngsys: Option<u64>,
     /// Offsets in `runtime.g`.
     pub g_schedlink: u64,
     pub g_preempt: u64,
@@ -549,6 +552,7 @@ impl SchedLayout {
             gq_size: field("runtime.gQueue", "size"),
             sysmonwait: field("runtime.schedt", "sysmonwait").map(|o| base + o),
             sysmonnote_key: field("runtime.schedt", "sysmonnote").and_then(|o| field("runtime.note", "key").map(|k| base + o + k)),
+            ngsys: field("runtime.schedt", "ngsys").map(|o| base + o),
             g_schedlink: field("runtime.g", "schedlink").ok_or_else(|| miss("runtime.g.schedlink"))?,
             g_preempt: field("runtime.g", "preempt").ok_or_else(|| miss("runtime.g.preempt"))?,
             g_stackguard0: field("runtime.g", "stackguard0").ok_or_else(|| miss("runtime.g.stackguard0"))?,

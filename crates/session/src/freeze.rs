@@ -124,7 +124,7 @@ impl Session {
         // the freezer finishes and thaws.
         self.invalidate();
         let mut now_tid = tid;
-        if let Some(Stop::StepDone { tid: t, .. } | Stop::Breakpoint { tid: t, .. }) = result.as_ref().ok() {
+        if let Ok(Stop::StepDone { tid: t, .. } | Stop::Breakpoint { tid: t, .. }) = result.as_ref() {
             now_tid = *t;
         }
         let mut thaw_err = None;

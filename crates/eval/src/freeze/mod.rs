@@ -96,6 +96,9 @@ pub struct FreezeFacts {
     pub m_locks: u64,
     /// Offsets for canPreemptM (m.mallocing, m.preemptoff, m.p, p.status).
     pub m_preempt: Option<MPreempt>,
+    /// Where runnable goroutines wait (None: unknown; goroutines in flight
+    /// between schedule() and execute() are then not looked for).
+    pub run_queues: Option<RunQueues>,
     /// Offsets of `m.vdsoSP` / `m.vdsoPC`: where a thread inside a vDSO
     /// call (on the g0 stack, TLS still naming the goroutine) came from.
     pub m_vdso: Option<(u64, u64)>,
@@ -129,6 +132,16 @@ impl FreezeFacts {
             breakpoint: entry(versions::DEBUG_CALL_V2)?,
             m_locks: dwarf.struct_field("runtime.m", "locks").map(|(o, _)| o).ok_or_else(|| FreezeError::Unsupported("runtime.m.locks not found in DWARF".into()))?,
             newproc1_returns: stillgo_runtime::goroutines::newproc1_return_sites(bin),
+            run_queues: (|| {
+                let f = |n: &str| dwarf.struct_field("runtime.p", n).map(|(o, _)| o);
+                Some(RunQueues {
+                    allp: dwarf.global("runtime.allp")?.addr,
+                    p_runqhead: f("runqhead")?,
+                    p_runqtail: f("runqtail")?,
+                    p_runq: f("runq")?,
+                    p_runnext: f("runnext")?,
+                })
+            })(),
             m_preempt: (|| {
                 Some(MPreempt {
                     mallocing: dwarf.struct_field("runtime.m", "mallocing")?.0,
@@ -141,6 +154,19 @@ impl FreezeFacts {
             version: version.cloned(),
         })
     }
+}
+
+/// `runtime.allp` and the run queue fields of `runtime.p` (runtime2.go,
+/// the same in Go 1.22 to 1.27): `runqhead`, `runqtail uint32`,
+/// `runq [256]guintptr`, `runnext guintptr`.
+#[derive(Debug, Clone)]
+pub struct RunQueues {
+    /// Address of the `allp` slice header.
+    pub allp: u64,
+    pub p_runqhead: u64,
+    pub p_runqtail: u64,
+    pub p_runq: u64,
+    pub p_runnext: u64,
 }
 
 /// Offsets of the M and P fields canPreemptM reads (from DWARF).
@@ -211,6 +237,10 @@ pub struct Freezer {
     /// A thread that must not run while the freezer lets the others run:
     /// the call's thread when it is back at the user's stop (in user code).
     hold: Option<Tid>,
+    /// Pcs known to be where a goroutine resumes (saved g.sched.pc, a
+    /// thread's pc, a signal context's pc): valid catch points although no
+    /// CALL precedes them.
+    resume_points: std::collections::HashSet<u64>,
     /// Debug: each user goroutine's (status, sched.pc, sched.sp) when the
     /// freeze completed, to report any that moved by the end of the call.
     snapshot: HashMap<u64, (GStatus, u64, u64, u64)>,
@@ -236,12 +266,21 @@ const QUIESCE_MAX_PAUSE: Duration = Duration::from_millis(4);
 /// Instructions single-stepped at most to bring a thread out of an unsafe
 /// sequence (they are a few instructions long).
 const SETTLE_MAX_STEPS: u32 = 64;
+/// Length of `p.runq` (runtime2.go).
+const P_RUNQ_LEN: u32 = 256;
+/// Upper bound on a global queue walk.
+const GLOBAL_QUEUE_MAX: usize = 1 << 20;
 /// Instructions single-stepped at most out of stack-switching assembly
 /// (each is a few dozen instructions long).
 const SWITCH_STEP_MAX: u32 = 200;
 /// Instructions single-stepped at most to bring a thread from schedule()'s
 /// check to execute() setting m.curg.
 const SCHEDULE_STEP_MAX: u32 = 400;
+/// How long `schedEnableUser(true)` runs alone on an idle thread before the
+/// other threads run too (see enable_user_on_idle_thread).
+const IDLE_THREAD_ALONE: Duration = Duration::from_millis(20);
+/// Upper bound on that call.
+const IDLE_THREAD_DEADLINE: Duration = Duration::from_secs(10);
 /// Attempts to find `sched.lock` free for the thaw splice.
 const THAW_LOCK_ATTEMPTS: u32 = 200;
 /// A call that waits (parked) this long on the frozen world is reported.
@@ -339,6 +378,7 @@ impl Freezer {
             hold: None,
             preempt_stack: versions::ASYNC_PREEMPT_STACK_MAX,
             snapshot: HashMap::new(),
+            resume_points: Default::default(),
             family: HashMap::new(),
             spawn_bps: Vec::new(),
             rounds: 0,
@@ -469,12 +509,20 @@ impl Freezer {
                     proc.write_memory(g + sl.g_preempt, &[1])?;
                     proc.write_memory(g + sl.g_stackguard0, &versions::STACK_PREEMPT.to_le_bytes())?;
                 }
+                Action::Exempt { g, start_pc, ret } if !self.valid_catch(proc, ret) => {
+                    tracing::debug!(g, ret, "no breakpoint at a doubtful address; asking at its next prologue");
+                    proc.write_memory(g + sl.g_preempt, &[1])?;
+                    proc.write_memory(g + sl.g_stackguard0, &versions::STACK_PREEMPT.to_le_bytes())?;
+                    let _ = start_pc;
+                }
                 Action::Exempt { g, start_pc, ret } => {
                     // isSystemGoroutine (runtime/traceback.go) decides by
                     // g.startpc: pointing it into package runtime makes the
                     // scheduler run the goroutine while user scheduling is
                     // off. The original is restored when it reaches `ret`.
-                    proc.write_memory(g + self.facts.layout.g_startpc, &self.facts.sched_enable_user.to_le_bytes())?;
+                    if !self.exempt.contains_key(&g) {
+                        self.override_startpc(proc, g)?;
+                    }
                     self.exempt.insert(g, (start_pc, ret));
                     if !proc.has_breakpoint(ret) {
                         proc.set_breakpoint(ret)?;
@@ -503,7 +551,7 @@ impl Freezer {
         }
         self.exempt.remove(&g);
         tracing::debug!(g, tid, pc, "exempt goroutine back at its breakpoint");
-        proc.write_memory(g + layout.g_startpc, &start_pc.to_le_bytes())?;
+        self.restore_startpc(proc, g, start_pc)?;
         if !self.exempt.values().any(|&(_, r)| r == pc) {
             proc.remove_breakpoint(pc)?;
             self.bps.retain(|&b| b != pc);
@@ -543,6 +591,40 @@ impl Freezer {
         Ok(())
     }
 
+    /// Points `g.startpc` into package runtime (see [`Action::Exempt`]). The
+    /// runtime counts system goroutines in `sched.ngsys` (adjusted at
+    /// creation and in gdestroy by isSystemGoroutine, proc.go): the count
+    /// follows, so a goroutine that exits meanwhile leaves it right
+    /// (found by a second reviewer: NumGoroutine drifted by one).
+    fn override_startpc(&mut self, proc: &mut Process, g: u64) -> Result<(), FreezeError> {
+        proc.write_memory(g + self.facts.layout.g_startpc, &self.facts.sched_enable_user.to_le_bytes())?;
+        self.add_ngsys(proc, 1)
+    }
+
+    /// Undoes [`Self::override_startpc`] for a goroutine that still has it
+    /// and is alive (a dead one was uncounted by gdestroy; a reused one has
+    /// a new startpc).
+    fn restore_startpc(&mut self, proc: &mut Process, g: u64, orig: u64) -> Result<(), FreezeError> {
+        let l = &self.facts.layout;
+        if proc.read_u64(g + l.g_startpc).ok() != Some(self.facts.sched_enable_user) {
+            return Ok(());
+        }
+        let status = proc.read_u32(g + l.g_atomicstatus).map(|s| GStatus::from_raw(s)).unwrap_or(GStatus::Dead);
+        if status == GStatus::Dead {
+            return Ok(());
+        }
+        proc.write_memory(g + l.g_startpc, &orig.to_le_bytes())?;
+        self.add_ngsys(proc, -1)
+    }
+
+    fn add_ngsys(&mut self, proc: &mut Process, d: i32) -> Result<(), FreezeError> {
+        if let Some(at) = self.facts.sched.ngsys {
+            let n = proc.read_u32(at)? as i32;
+            proc.write_memory(at, &n.wrapping_add(d).to_le_bytes())?;
+        }
+        Ok(())
+    }
+
     /// Lets user goroutine `g` run in the frozen world (the goroutine of a
     /// frozen step): its startpc points into package runtime until the
     /// thaw, so the scheduler keeps running it when it parks or is
@@ -551,7 +633,7 @@ impl Freezer {
         let at = g + self.facts.layout.g_startpc;
         let orig = proc.read_u64(at)?;
         if orig != self.facts.sched_enable_user {
-            proc.write_memory(at, &self.facts.sched_enable_user.to_le_bytes())?;
+            self.override_startpc(proc, g)?;
             self.family.insert(g, orig);
         }
         self.hold = None;
@@ -569,9 +651,8 @@ impl Freezer {
         if newg == 0 || !self.family.contains_key(&creator) || self.family.contains_key(&newg) {
             return Ok(());
         }
-        let at = newg + self.facts.layout.g_startpc;
-        let orig = proc.read_u64(at)?;
-        proc.write_memory(at, &self.facts.sched_enable_user.to_le_bytes())?;
+        let orig = proc.read_u64(newg + self.facts.layout.g_startpc)?;
+        self.override_startpc(proc, newg)?;
         self.family.insert(newg, orig);
         tracing::debug!(newg, creator, "goroutine started by the call runs with it");
         Ok(())
@@ -649,6 +730,7 @@ impl Freezer {
             on_thread.insert(curg, (tid, regs, on_g0));
         }
         let gs = stillgo_runtime::goroutines::all_goroutines(proc, &layout).map_err(|e| FreezeError::Failed(e.to_string()))?;
+        let queued = self.queued(proc);
         for g in gs {
             if Some(g.addr) == call_g || self.exempt.contains_key(&g.addr) {
                 // Exempt goroutines run runtime code until they reach their
@@ -696,13 +778,17 @@ impl Freezer {
                         UnwindStart { pc: regs.pc(), sp: regs.sp(), bp: regs.bp() }
                     } else if on_g0 {
                         UnwindStart { pc: g.sched_pc, sp: g.sched_sp, bp: g.sched_bp }
-                    } else if let Some(ctx) = self.interrupted_context(proc, &g, regs.fs_base()) {
+                    } else if let Some(ctx) = self.interrupted_context(proc, &g, regs.fs_base(), regs.sp()) {
                         // In a signal handler or a vDSO call: caught where
                         // it returns to (the handler may still redirect it
                         // into asyncPreempt, which is as good).
                         let frames = unwind(proc, pcln, ctx, 64);
                         match catch_point(pcln, &frames) {
-                            Catch::Here(ret) | Catch::Return(ret) => out.push(Action::Exempt { g: g.addr, start_pc: g.start_pc, ret }),
+                            Catch::Here(ret) => {
+                                self.resume_points.insert(ret);
+                                out.push(Action::Exempt { g: g.addr, start_pc: g.start_pc, ret });
+                            }
+                            Catch::Return(ret) => out.push(Action::Exempt { g: g.addr, start_pc: g.start_pc, ret }),
                             Catch::Unknown => out.push(Action::Retry { g: g.addr }),
                         }
                         continue;
@@ -722,7 +808,11 @@ impl Freezer {
                             // prologue check takes the request.
                             out.push(self.stop_here(proc, pcln, tid, g.addr, g.stack_lo)?);
                         }
-                        Catch::Here(ret) | Catch::Return(ret) => out.push(Action::Exempt { g: g.addr, start_pc: g.start_pc, ret }),
+                        Catch::Here(ret) => {
+                            self.resume_points.insert(ret);
+                            out.push(Action::Exempt { g: g.addr, start_pc: g.start_pc, ret });
+                        }
+                        Catch::Return(ret) => out.push(Action::Exempt { g: g.addr, start_pc: g.start_pc, ret }),
                         Catch::Unknown => out.push(Action::Retry { g: g.addr }),
                     }
                 }
@@ -730,6 +820,26 @@ impl Freezer {
                 // (copystack: growing its stack on g0; enqueue...): it may
                 // be on its way back to user code, look again next round.
                 (GStatus::Running | GStatus::Copystack | GStatus::Enqueue | GStatus::Other(_), _) => out.push(Action::Retry { g: g.addr }),
+                // Runnable, in no run queue and no thread's current
+                // goroutine: a scheduler holds it between schedule()'s
+                // check of disable.user and execute()'s `mp.curg = gp`
+                // (the store has a write barrier: stepping there is not
+                // enough during GC), or hands it over (startlockedm,
+                // runqsteal). It resumes at g.sched without another check:
+                // exempted up to its first user instruction. (Found with a
+                // second reviewer by experiment; runtime/proc.go.)
+                (GStatus::Runnable, None) if queued.as_ref().is_some_and(|q| !q.contains(&g.addr)) => {
+                    let start = UnwindStart { pc: g.sched_pc, sp: g.sched_sp, bp: g.sched_bp };
+                    let frames = unwind(proc, pcln, start, 64);
+                    match catch_point(pcln, &frames) {
+                        Catch::Here(ret) | Catch::Return(ret) => {
+                            self.resume_points.insert(g.sched_pc);
+                            tracing::debug!(g = g.id, ret, "exempt (in flight)");
+                            out.push(Action::Exempt { g: g.addr, start_pc: g.start_pc, ret });
+                        }
+                        Catch::Unknown => tracing::debug!(g = g.id, "in flight, unknown position"),
+                    }
+                }
                 (GStatus::Runnable | GStatus::Preempted | GStatus::Waiting, _) => {
                     let start = UnwindStart { pc: g.sched_pc, sp: g.sched_sp, bp: g.sched_bp };
                     if let Some(ret) = internal_return(proc, pcln, start) {
@@ -756,11 +866,8 @@ impl Freezer {
             if !in_stack_switch(pcln, proc.regs(tid)?.pc()) {
                 return Ok(());
             }
-            match proc.single_step(tid)? {
-                StopEvent::Exited { code } => return Err(FreezeError::Exited(code)),
-                StopEvent::Killed { signal } => return Err(FreezeError::Exited(128 + signal)),
-                StopEvent::SingleStep { .. } => {}
-                _ => return Ok(()),
+            if !step_once(proc, tid)? {
+                return Ok(());
             }
         }
         Ok(())
@@ -784,11 +891,8 @@ impl Freezer {
             if !pcln.func_for_pc(pc).is_some_and(|f| matches!(&*f.name, "runtime.schedule" | "runtime.execute")) {
                 return Ok(None);
             }
-            match proc.single_step(tid)? {
-                StopEvent::Exited { code } => return Err(FreezeError::Exited(code)),
-                StopEvent::Killed { signal } => return Err(FreezeError::Exited(128 + signal)),
-                StopEvent::SingleStep { .. } => {}
-                _ => return Ok(None),
+            if !step_once(proc, tid)? {
+                return Ok(None);
             }
         }
         Ok(None)
@@ -798,7 +902,7 @@ impl Freezer {
     /// a signal handler, the context the kernel saved on the signal stack
     /// (`m.gsignal`'s stack, the sigaltstack); inside a vDSO call,
     /// `m.vdsoPC`/`m.vdsoSP` (runtime/vdso_linux.go, set around the call).
-    fn interrupted_context(&self, proc: &Process, g: &stillgo_runtime::Goroutine, fs_base: u64) -> Option<UnwindStart> {
+    fn interrupted_context(&self, proc: &Process, g: &stillgo_runtime::Goroutine, fs_base: u64, sp: u64) -> Option<UnwindStart> {
         let l = &self.facts.layout;
         let m = g.m;
         if m == 0 {
@@ -809,7 +913,11 @@ impl Freezer {
         if gsignal != 0 {
             let lo = proc.read_u64(gsignal + l.g_stack_lo).ok()?;
             let hi = proc.read_u64(gsignal + l.g_stack_hi).ok()?;
-            if let Some(ctx) = signal_frame_context(proc, lo, hi) {
+            // Only while the thread runs on the signal stack; the frame is
+            // the nearest above its sp (stale frames of earlier signals stay
+            // in that memory).
+            let on_signal_stack = lo <= sp && sp < hi;
+            if let Some(ctx) = on_signal_stack.then(|| signal_frame_context(proc, sp, hi, lo)).flatten() {
                 if g.contains_sp(ctx.sp) {
                     return Some(ctx);
                 }
@@ -827,6 +935,63 @@ impl Freezer {
             }
         }
         None
+    }
+
+    /// Every goroutine in a run queue: the global one, `disable.runnable`,
+    /// each P's `runnext` and `runq`. None when they cannot be read.
+    fn queued(&self, proc: &Process) -> Option<std::collections::HashSet<u64>> {
+        let rq = self.facts.run_queues.as_ref()?;
+        let s = &self.facts.sched;
+        let mut out = std::collections::HashSet::new();
+        for q in [s.runq, s.disable_runnable] {
+            let mut g = proc.read_u64(q + s.gq_head).ok()?;
+            let mut n = 0;
+            while g != 0 && n < GLOBAL_QUEUE_MAX && out.insert(g) {
+                g = proc.read_u64(g + s.g_schedlink).ok()?;
+                n += 1;
+            }
+        }
+        let allp = proc.read_u64(rq.allp).ok()?;
+        let nallp = proc.read_u64(rq.allp + 8).ok()?;
+        for i in 0..nallp.min(1 << 16) {
+            let p = proc.read_u64(allp + 8 * i).ok()?;
+            if p == 0 {
+                continue;
+            }
+            let next = proc.read_u64(p + rq.p_runnext).ok()?;
+            if next != 0 {
+                out.insert(next);
+            }
+            let head = proc.read_u32(p + rq.p_runqhead).ok()?;
+            let tail = proc.read_u32(p + rq.p_runqtail).ok()?;
+            let n = tail.wrapping_sub(head).min(P_RUNQ_LEN);
+            if n == 0 {
+                continue;
+            }
+            let ring = proc.read_vec(p + rq.p_runq, P_RUNQ_LEN as usize * 8).ok()?;
+            for k in 0..n {
+                let idx = (head.wrapping_add(k) % P_RUNQ_LEN) as usize * 8;
+                let g = ring.get(idx..idx + 8).map(|b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8]))).unwrap_or(0);
+                if g != 0 {
+                    out.insert(g);
+                }
+            }
+        }
+        Some(out)
+    }
+
+    /// Whether a catch breakpoint may go at `at`: a return address (a CALL
+    /// ends there) or a pc where the goroutine is known to resume; never
+    /// inside an instruction.
+    fn valid_catch(&self, proc: &Process, at: u64) -> bool {
+        if proc.has_breakpoint(at) {
+            return true;
+        }
+        let mut before = [0u8; 7];
+        if proc.read(at.saturating_sub(7), &mut before).is_err() {
+            return false;
+        }
+        preempt::follows_call(&before, at) || self.resume_points.contains(&at)
     }
 
     /// How to stop goroutine `g`, running user code on `tid`, where it is.
@@ -886,14 +1051,8 @@ impl Freezer {
                 return Ok(true);
             }
             tracing::debug!(tid, pc, func = %f.name, "settle: single step");
-            match proc.single_step(tid)? {
-                StopEvent::Exited { code } => return Err(FreezeError::Exited(code)),
-                StopEvent::Killed { signal } => return Err(FreezeError::Exited(128 + signal)),
-                StopEvent::SingleStep { .. } => {}
-                other => {
-                    tracing::debug!(?other, "settle: unexpected event");
-                    return Ok(false);
-                }
+            if !step_once(proc, tid)? {
+                return Ok(false);
             }
         }
         Ok(false)
@@ -948,21 +1107,18 @@ impl Freezer {
                 first_err.get_or_insert(e.into());
             }
         }
-        let startpc = self.facts.layout.g_startpc;
         for (g, orig) in std::mem::take(&mut self.family) {
-            if orig != 0 && proc.read_u64(g + startpc).ok() == Some(self.facts.sched_enable_user) {
-                if let Err(e) = proc.write_memory(g + startpc, &orig.to_le_bytes()) {
-                    first_err.get_or_insert(e.into());
+            if orig != 0 {
+                if let Err(e) = self.restore_startpc(proc, g, orig) {
+                    first_err.get_or_insert(e);
                 }
             }
         }
         // Exempt goroutines become user goroutines again, unless their g
-        // was freed and reused meanwhile (newproc1 rewrote startpc).
+        // was freed (and maybe reused) meanwhile.
         for (g, (orig, _)) in std::mem::take(&mut self.exempt) {
-            if proc.read_u64(g + startpc).ok() == Some(self.facts.sched_enable_user) {
-                if let Err(e) = proc.write_memory(g + startpc, &orig.to_le_bytes()) {
-                    first_err.get_or_insert(e.into());
-                }
+            if let Err(e) = self.restore_startpc(proc, g, orig) {
+                first_err.get_or_insert(e);
             }
         }
         let on_thread = if resuming { self.enable_user_on_idle_thread(proc, pcln) } else { Ok(false) };
@@ -1042,18 +1198,34 @@ impl Freezer {
             proc.set_breakpoint(ret)?;
         }
         let mut result = Err(FreezeError::Failed("schedEnableUser did not return on the idle thread".into()));
-        for _ in 0..64 {
-            proc.resume(ResumeMode::Only(vec![tid]))?;
+        // Alone first (nothing else runs before the queue is handed over);
+        // if it does not return soon it waits for a runtime lock a stopped
+        // thread holds (startm/newm take several): then every thread runs
+        // until it returns (the program is being thawed anyway). Found by
+        // experiment: the lone thread waited forever under load.
+        let interrupter = proc.interrupter();
+        let alarm = interrupter.clone();
+        let timer = std::thread::spawn(move || {
+            std::thread::sleep(IDLE_THREAD_ALONE);
+            let _ = alarm.interrupt();
+        });
+        let deadline = Instant::now() + IDLE_THREAD_DEADLINE;
+        let mut alone = true;
+        while Instant::now() < deadline {
+            proc.resume(if alone { ResumeMode::Only(vec![tid]) } else { ResumeMode::All })?;
             match proc.wait()? {
                 StopEvent::Breakpoint { tid: t, pc } if t == tid && pc == ret => {
                     result = Ok(true);
                     break;
                 }
+                StopEvent::Breakpoint { tid: t, pc } if self.bps.contains(&pc) => self.exempt_returned(proc, pcln, t, pc)?,
+                StopEvent::Interrupted { .. } => alone = false,
                 StopEvent::Exited { code } => return Err(FreezeError::Exited(code)),
                 StopEvent::Killed { signal } => return Err(FreezeError::Exited(128 + signal)),
                 _ => {}
             }
         }
+        let _ = timer.join();
         if temporary {
             proc.remove_breakpoint(ret)?;
         }
@@ -1319,28 +1491,27 @@ fn internal_return(proc: &Process, pcln: &Pclntab, start: UnwindStart) -> Option
 }
 
 /// The interrupted registers saved by the kernel on a signal stack
-/// `[lo, hi)` (Linux x86-64 `rt_sigframe` near the top, under the xsave
-/// area): found by its `uc_stack`, which describes that very stack
+/// `[lo, hi)`, searched from `from` (the thread's sp) up (Linux x86-64
+/// `rt_sigframe`, under the xsave area): found by its `uc_stack`, which describes that very stack
 /// (`ss_sp = lo`, `ss_size = hi - lo`), followed by `uc_mcontext`
 /// (`struct sigcontext`: r8..r15, rdi, rsi, rbp, rbx, rdx, rax, rcx, rsp,
 /// rip).
-fn signal_frame_context(proc: &Process, lo: u64, hi: u64) -> Option<UnwindStart> {
-    const SEARCH: u64 = 24 << 10;
+fn signal_frame_context(proc: &Process, from: u64, hi: u64, lo: u64) -> Option<UnwindStart> {
     let size = hi.checked_sub(lo)?;
-    let from = hi.saturating_sub(SEARCH).max(lo);
+    let from = from & !7;
     let buf = proc.read_vec(from, (hi - from) as usize).ok()?;
     let word = |i: usize| buf.get(i..i + 8).map(|b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8])));
-    // Highest match first: the newest frame if handlers nested.
-    let mut i = buf.len().checked_sub(24 + 8 * 17)?;
-    i &= !7;
-    loop {
+    // The nearest frame above sp: the current one if handlers nested.
+    let mut i = 0;
+    while i + 24 + 8 * 17 <= buf.len() {
         if word(i) == Some(lo) && word(i + 16) == Some(size) {
             let mc = i + 24;
             let (bp, sp, pc) = (word(mc + 8 * 10)?, word(mc + 8 * 15)?, word(mc + 8 * 16)?);
             return Some(UnwindStart { pc, sp, bp });
         }
-        i = i.checked_sub(8)?;
+        i += 8;
     }
+    None
 }
 
 /// Whether `pc` is in the assembly that switches a thread between stacks
@@ -1356,6 +1527,46 @@ fn in_stack_switch(pcln: &Pclntab, pc: u64) -> bool {
 /// (runtime/proc.go; the names are in [`versions::SCHEDULE_WINDOW`]).
 fn in_schedule_window(pcln: &Pclntab, pc: u64) -> bool {
     pcln.func_for_pc(pc).is_some_and(|f| versions::SCHEDULE_WINDOW.contains(&&*f.name))
+}
+
+/// One instruction on `tid`, the other threads stopped. The debugger's own
+/// stop request (SIGSTOP) may land on this thread meanwhile: the step is
+/// then retried and the request made again for whoever waits for it (a
+/// swallowed request hung a wait or let a goroutine through, found by a
+/// second reviewer). False when the step ended otherwise (a breakpoint, a
+/// signal reported by the policy...).
+fn step_once(proc: &mut Process, tid: Tid) -> Result<bool, FreezeError> {
+    let mut swallowed = false;
+    let mut result = Ok(false);
+    for _ in 0..8 {
+        match proc.single_step(tid) {
+            Ok(StopEvent::Exited { code }) => {
+                result = Err(FreezeError::Exited(code));
+                break;
+            }
+            Ok(StopEvent::Killed { signal }) => {
+                result = Err(FreezeError::Exited(128 + signal));
+                break;
+            }
+            Ok(StopEvent::SingleStep { .. }) => {
+                result = Ok(true);
+                break;
+            }
+            Ok(StopEvent::Interrupted { .. }) => swallowed = true,
+            Ok(other) => {
+                tracing::debug!(?other, "single step: unexpected event");
+                break;
+            }
+            Err(e) => {
+                result = Err(e.into());
+                break;
+            }
+        }
+    }
+    if swallowed && proc.is_alive() {
+        proc.interrupter().interrupt()?;
+    }
+    result
 }
 
 /// Where a running goroutine can be stopped without executing user code.

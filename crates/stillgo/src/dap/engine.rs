@@ -534,12 +534,7 @@ impl Engine {
         let (session, pipes) = Session::launch(opts).map_err(err)?;
         self.no_debug = false;
         self.stop_on_entry = a.stop_on_entry;
-        self.shared.set_interrupter(session.interrupter());
-        self.session = Some(session);
-        if let Some(s) = self.session.as_mut() {
-            s.freeze_steps = self.freeze_steps;
-        }
-        self.install_trace_hook();
+        self.adopt(session);
         self.forward_pipes(pipes);
         Ok(())
     }
@@ -628,6 +623,15 @@ impl Engine {
     /// Logpoints are the session's tracepoints: the hook prints their
     /// message when one is hit (with the program stopped there) and the
     /// program goes on, also in the middle of a step.
+    /// Takes a new session: the interrupter for pause, the launch options
+    /// the session keeps (freezeSteps), the logpoint hook.
+    fn adopt(&mut self, mut session: Session) {
+        self.shared.set_interrupter(session.interrupter());
+        session.freeze_steps = self.freeze_steps;
+        self.session = Some(session);
+        self.install_trace_hook();
+    }
+
     fn install_trace_hook(&mut self) {
         let (msgs, out, limits) = (self.logpoints.clone(), self.out.clone(), self.limits);
         let subst = self.subst.clone();
@@ -657,12 +661,7 @@ impl Engine {
         self.freeze_world = a.freeze_world;
         self.freeze_steps = a.freeze_steps;
         self.attached = true;
-        self.shared.set_interrupter(session.interrupter());
-        self.session = Some(session);
-        if let Some(s) = self.session.as_mut() {
-            s.freeze_steps = self.freeze_steps;
-        }
-        self.install_trace_hook();
+        self.adopt(session);
         Ok(())
     }
 
@@ -732,12 +731,7 @@ impl Engine {
             return self.spawn_plain(&opts);
         }
         let (session, pipes) = Session::launch(opts).map_err(err)?;
-        self.shared.set_interrupter(session.interrupter());
-        self.session = Some(session);
-        if let Some(s) = self.session.as_mut() {
-            s.freeze_steps = self.freeze_steps;
-        }
-        self.install_trace_hook();
+        self.adopt(session);
         self.forward_pipes(pipes);
         self.reapply_breakpoints();
         Ok(())

@@ -453,13 +453,11 @@ impl Repl {
         for (i, f) in frames.iter().take(depth + 1).enumerate() {
             let inl = if f.inlined { " (inlined)" } else { "" };
             let _ = writeln!(out, "{i:>2}  {:#018x} in {}{inl}\n    at {}", f.pc, f.function.as_deref().unwrap_or("?"), pos(&f.file, f.line));
-            if full {
-                if self.session.select_frame(i).is_ok() {
-                    if let Ok((_, vars)) = self.session.frame_vars() {
-                        if let Ok(r) = self.session.reader() {
-                            for v in vars {
-                                let _ = writeln!(out, "        {} = {}", v.var.name, r.format(&v.value, &self.session.limits));
-                            }
+            if full && self.session.select_frame(i).is_ok() {
+                if let Ok((_, vars)) = self.session.frame_vars() {
+                    if let Ok(r) = self.session.reader() {
+                        for v in vars {
+                            let _ = writeln!(out, "        {} = {}", v.var.name, r.format(&v.value, &self.session.limits));
                         }
                     }
                 }
