@@ -84,3 +84,47 @@ pub fn follows_call(before: &[u8], ret: u64) -> bool {
         !ins.is_invalid() && ins.len() == len && matches!(ins.flow_control(), FlowControl::Call | FlowControl::IndirectCall)
     })
 }
+
+/// Whether an instruction starts at `addr`, decoding the function's code
+/// (`code`, from `entry`) from its entry: the only sure way to know, since
+/// x86 instructions have no fixed length.
+pub fn is_instruction_boundary(code: &[u8], entry: u64, addr: u64) -> bool {
+    use iced_x86::{Decoder, DecoderOptions};
+    let mut d = Decoder::with_ip(64, code, entry, DecoderOptions::NONE);
+    while d.can_decode() {
+        let ip = d.ip();
+        if ip == addr {
+            return true;
+        }
+        if ip > addr {
+            return false;
+        }
+        let ins = d.decode();
+        if ins.is_invalid() {
+            return false;
+        }
+    }
+    d.ip() == addr
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // MOVQ 8(SP), AX; CALL rel32; RET
+    const CODE: [u8; 11] = [0x48, 0x8b, 0x44, 0x24, 0x08, 0xe8, 0x00, 0x00, 0x00, 0x00, 0xc3];
+    const ENTRY: u64 = 0x401000;
+
+    #[test]
+    fn boundaries_are_decoded_from_the_entry() {
+        for (off, want) in [(0, true), (1, false), (4, false), (5, true), (6, false), (10, true)] {
+            assert_eq!(is_instruction_boundary(&CODE, ENTRY, ENTRY + off), want, "offset {off}");
+        }
+    }
+
+    #[test]
+    fn return_addresses_follow_a_call() {
+        assert!(follows_call(&CODE[3..10], ENTRY + 10));
+        assert!(!follows_call(&CODE[0..5], ENTRY + 5));
+    }
+}

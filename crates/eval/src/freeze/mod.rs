@@ -266,6 +266,8 @@ const QUIESCE_MAX_PAUSE: Duration = Duration::from_millis(4);
 /// Instructions single-stepped at most to bring a thread out of an unsafe
 /// sequence (they are a few instructions long).
 const SETTLE_MAX_STEPS: u32 = 64;
+/// Largest function prefix decoded to check an instruction boundary.
+const MAX_DECODE: u64 = 256 << 10;
 /// Length of `p.runq` (runtime2.go).
 const P_RUNQ_LEN: u32 = 256;
 /// Upper bound on a global queue walk.
@@ -425,7 +427,7 @@ impl Freezer {
         // runtime semaphore the call may need (a GC the call starts waits
         // for work.startSema, gcsema and worldsema).
         let actions = self.scan(proc, pcln, call_tid)?;
-        self.apply(proc, &actions)?;
+        self.apply(proc, pcln, &actions)?;
         proc.write_memory(self.facts.sched.disable_user, &[1])?;
         for at in [self.facts.sched_enable_user, self.facts.checkdead] {
             let orig = read_u8(proc, at)?;
@@ -442,7 +444,7 @@ impl Freezer {
             let signals = actions.iter().filter(|a| matches!(a, Action::Preempt { .. } | Action::Retry { .. } | Action::Parking)).count();
             // Exemptions take effect now, even when nothing else is left:
             // an exempt goroutine must have its breakpoint before the call.
-            self.apply(proc, &actions)?;
+            self.apply(proc, pcln, &actions)?;
             if signals == 0 && !stop_pending {
                 tracing::debug!(rounds = self.rounds, elapsed = ?start.elapsed(), "frozen");
                 if tracing::enabled!(tracing::Level::DEBUG) {
@@ -486,7 +488,7 @@ impl Freezer {
         }
     }
 
-    fn apply(&mut self, proc: &mut Process, actions: &[Action]) -> Result<(), FreezeError> {
+    fn apply(&mut self, proc: &mut Process, pcln: &Pclntab, actions: &[Action]) -> Result<(), FreezeError> {
         let sl = self.facts.sched.clone();
         for a in actions {
             match *a {
@@ -509,7 +511,7 @@ impl Freezer {
                     proc.write_memory(g + sl.g_preempt, &[1])?;
                     proc.write_memory(g + sl.g_stackguard0, &versions::STACK_PREEMPT.to_le_bytes())?;
                 }
-                Action::Exempt { g, start_pc, ret } if !self.valid_catch(proc, ret) => {
+                Action::Exempt { g, start_pc, ret } if !self.valid_catch(proc, pcln, ret) => {
                     tracing::debug!(g, ret, "no breakpoint at a doubtful address; asking at its next prologue");
                     proc.write_memory(g + sl.g_preempt, &[1])?;
                     proc.write_memory(g + sl.g_stackguard0, &versions::STACK_PREEMPT.to_le_bytes())?;
@@ -574,7 +576,7 @@ impl Freezer {
                 tracing::debug!(g, pc, "exempt goroutine back in user code where it cannot be preempted");
             }
         }
-        self.apply(proc, &[action])?;
+        self.apply(proc, pcln, &[action])?;
         Ok(())
     }
 
@@ -609,7 +611,7 @@ impl Freezer {
         if proc.read_u64(g + l.g_startpc).ok() != Some(self.facts.sched_enable_user) {
             return Ok(());
         }
-        let status = proc.read_u32(g + l.g_atomicstatus).map(|s| GStatus::from_raw(s)).unwrap_or(GStatus::Dead);
+        let status = proc.read_u32(g + l.g_atomicstatus).map(GStatus::from_raw).unwrap_or(GStatus::Dead);
         if status == GStatus::Dead {
             return Ok(());
         }
@@ -983,9 +985,16 @@ impl Freezer {
     /// Whether a catch breakpoint may go at `at`: a return address (a CALL
     /// ends there) or a pc where the goroutine is known to resume; never
     /// inside an instruction.
-    fn valid_catch(&self, proc: &Process, at: u64) -> bool {
+    fn valid_catch(&self, proc: &Process, pcln: &Pclntab, at: u64) -> bool {
         if proc.has_breakpoint(at) {
             return true;
+        }
+        // An instruction must start there (decoded from the function's
+        // entry; process memory reads hide breakpoints).
+        let Some(f) = pcln.func_for_pc(at) else { return false };
+        let len = at.saturating_sub(f.entry) + 16;
+        if len > MAX_DECODE || !proc.read_vec(f.entry, len as usize).is_ok_and(|code| preempt::is_instruction_boundary(&code, f.entry, at)) {
+            return false;
         }
         let mut before = [0u8; 7];
         if proc.read(at.saturating_sub(7), &mut before).is_err() {
