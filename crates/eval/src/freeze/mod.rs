@@ -507,15 +507,10 @@ impl Freezer {
                     self.parking.insert(g);
                 }
                 Action::Parking => {}
-                Action::Retry { g } => {
-                    proc.write_memory(g + sl.g_preempt, &[1])?;
-                    proc.write_memory(g + sl.g_stackguard0, &versions::STACK_PREEMPT.to_le_bytes())?;
-                }
-                Action::Exempt { g, start_pc, ret } if !self.valid_catch(proc, pcln, ret) => {
+                Action::Retry { g } => request_prologue_preemption(proc, &sl, g)?,
+                Action::Exempt { g, ret, .. } if !self.valid_catch(proc, pcln, ret) => {
                     tracing::debug!(g, ret, "no breakpoint at a doubtful address; asking at its next prologue");
-                    proc.write_memory(g + sl.g_preempt, &[1])?;
-                    proc.write_memory(g + sl.g_stackguard0, &versions::STACK_PREEMPT.to_le_bytes())?;
-                    let _ = start_pc;
+                    request_prologue_preemption(proc, &sl, g)?;
                 }
                 Action::Exempt { g, start_pc, ret } => {
                     // isSystemGoroutine (runtime/traceback.go) decides by
@@ -1536,6 +1531,15 @@ fn in_stack_switch(pcln: &Pclntab, pc: u64) -> bool {
 /// (runtime/proc.go; the names are in [`versions::SCHEDULE_WINDOW`]).
 fn in_schedule_window(pcln: &Pclntab, pc: u64) -> bool {
     pcln.func_for_pc(pc).is_some_and(|f| versions::SCHEDULE_WINDOW.contains(&&*f.name))
+}
+
+/// What preemptone does without the signal (runtime/proc.go): the
+/// goroutine stops at its next function prologue (`g.preempt`,
+/// `g.stackguard0 = stackPreempt`).
+fn request_prologue_preemption(proc: &mut Process, sl: &SchedLayout, g: u64) -> Result<(), FreezeError> {
+    proc.write_memory(g + sl.g_preempt, &[1])?;
+    proc.write_memory(g + sl.g_stackguard0, &versions::STACK_PREEMPT.to_le_bytes())?;
+    Ok(())
 }
 
 /// One instruction on `tid`, the other threads stopped. The debugger's own
