@@ -1056,6 +1056,22 @@ fn method(rs: &Resolver, v: &Value, m: &str, what: &str, depth: u32) -> Result<O
         }
         _ => (Some(v.clone()), None),
     };
+    // The receiver's address for a pointer method: the pointer itself, or
+    // the address of the value (which must be in memory).
+    let receiver_addr = || -> Result<u64, CallError> {
+        Ok(match (&ptr, &target) {
+            (Some((p, _)), _) => *p,
+            (None, Some(t)) => match t.loc {
+                Loc::Memory(a) => a,
+                _ => {
+                    return Err(CallError::BadCall(format!(
+                        "cannot call pointer method {m} on {what}: its address cannot be taken (it is not in memory)"
+                    )))
+                }
+            },
+            _ => 0,
+        })
+    };
     let tname = match (&target, &ptr) {
         (Some(t), _) => t.ty.name.clone(),
         (None, Some((_, et))) => et.name.clone(),
@@ -1072,18 +1088,7 @@ fn method(rs: &Resolver, v: &Value, m: &str, what: &str, depth: u32) -> Result<O
             let rp = params.remove(0);
             let rt = r.ty(rp.ty)?;
             let bytes = if ptr_recv {
-                let addr = match (&ptr, &target) {
-                    (Some((p, _)), _) => *p,
-                    (None, Some(t)) => match t.loc {
-                        Loc::Memory(a) => a,
-                        _ => {
-                            return Err(CallError::BadCall(format!(
-                                "cannot call pointer method {m} on {what}: its address cannot be taken (it is not in memory)"
-                            )))
-                        }
-                    },
-                    _ => 0,
-                };
+                let addr = receiver_addr()?;
                 addr.to_le_bytes().to_vec()
             } else {
                 let Some(t) = target.clone() else {
@@ -1116,18 +1121,7 @@ fn method(rs: &Resolver, v: &Value, m: &str, what: &str, depth: u32) -> Result<O
             return Ok(Some(Callee { name: vm, pc, context: None, receiver: Some(ArgValue { ty: rt, bytes }), params, results, dict: None }));
         }
         if let Some((pc, mut params, results)) = signature(rs, &pm) {
-            let addr = match (&ptr, &target) {
-                (Some((p, _)), _) => *p,
-                (None, Some(t)) => match t.loc {
-                    Loc::Memory(a) => a,
-                    _ => {
-                        return Err(CallError::BadCall(format!(
-                            "cannot call pointer method {m} on {what}: its address cannot be taken (it is not in memory)"
-                        )))
-                    }
-                },
-                _ => 0,
-            };
+            let addr = receiver_addr()?;
             if params.is_empty() {
                 return Err(CallError::Abi(format!("{pm} has no receiver in its debug information")));
             }
