@@ -664,7 +664,7 @@ impl Process {
     /// died meanwhile.
     fn stop_all(&mut self) -> Result<Option<StopEvent>, ProcError> {
         let running: Vec<Tid> = self.threads.iter().filter(|(_, t)| t.run == Run::Running).map(|(&tid, _)| tid).collect();
-        for tid in running {
+        for &tid in &running {
             if let Err(Errno::ESRCH) = sys::interrupt(tid) {
                 // Dying, or a zombie leader that will never stop again.
                 if is_zombie(self.pid, tid) {
@@ -682,6 +682,52 @@ impl Process {
             };
             let seen = self.observe(tid, status);
             if let Some(ev) = self.on_collecting(tid, seen) {
+                return Ok(Some(ev));
+            }
+        }
+        for tid in running {
+            if let Some(gone) = self.flush_pending_trap(tid)? {
+                return Ok(Some(gone));
+            }
+        }
+        Ok(None)
+    }
+
+    /// A thread that executed an `int3` (or finished a single step) just as
+    /// PTRACE_INTERRUPT reached it reports the interrupt first: get_signal
+    /// (kernel/signal.c) runs job-control traps before it dequeues even a
+    /// synchronous signal. It is then stopped one byte past the breakpoint
+    /// with the SIGTRAP still queued, and its registers point into the
+    /// middle of an instruction: a debugger that saved or moved that PC
+    /// resumed it there (found as pointers truncated to 32 bits: a skipped
+    /// REX.W prefix). Restarting it delivers the SIGTRAP before it runs a
+    /// single instruction, so its stop is classified (and its PC rewound)
+    /// like any other breakpoint hit and kept pending.
+    fn flush_pending_trap(&mut self, tid: Tid) -> Result<Option<StopEvent>, ProcError> {
+        let Some(t) = self.threads.get(&tid) else { return Ok(None) };
+        if t.run != Run::Stopped || t.zombie || t.stop_sig.is_some() || t.pending_event.is_some() {
+            return Ok(None);
+        }
+        if !sys::trap_pending(tid).unwrap_or(false) {
+            return Ok(None);
+        }
+        if let Some(t) = self.threads.get_mut(&tid) {
+            t.run = Run::Running;
+        }
+        if let Err(e) = sys::cont(tid, 0) {
+            tracing::debug!(tid, %e, "PTRACE_CONT to flush a pending trap failed");
+            if let Some(t) = self.threads.get_mut(&tid) {
+                t.run = Run::Stopped;
+            }
+            return Ok(None);
+        }
+        while self.threads.get(&tid).is_some_and(|t| t.run == Run::Running) {
+            let (who, status) = match sys::wait_any() {
+                Ok(s) => s,
+                Err(errno) => return self.lost(errno).map(Some),
+            };
+            let seen = self.observe(who, status);
+            if let Some(ev) = self.on_collecting(who, seen) {
                 return Ok(Some(ev));
             }
         }

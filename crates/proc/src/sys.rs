@@ -155,6 +155,23 @@ pub(crate) fn siginfo(tid: Tid) -> Result<libc::siginfo_t, Errno> {
     Ok(unsafe { info.assume_init() })
 }
 
+/// Whether a kernel-generated SIGTRAP (an `int3` or a single-step trap)
+/// waits in the thread's own pending queue: PTRACE_PEEKSIGINFO on the
+/// per-thread queue (flags 0) copies siginfos without dequeuing them.
+pub(crate) fn trap_pending(tid: Tid) -> Result<bool, Errno> {
+    let mut args = libc::ptrace_peeksiginfo_args { off: 0, flags: 0, nr: 0 };
+    let mut infos = [std::mem::MaybeUninit::<libc::siginfo_t>::zeroed(); 8];
+    args.nr = infos.len() as i32;
+    // SAFETY: addr points at the args struct, data at room for `nr`
+    // siginfo_t records, as PTRACE_PEEKSIGINFO requires.
+    let n = unsafe { raw(libc::PTRACE_PEEKSIGINFO, tid, &mut args as *mut _ as usize, infos.as_mut_ptr() as usize) }?;
+    Ok(infos.iter().take(n.max(0) as usize).any(|i| {
+        // SAFETY: zero-initialised POD, the first `n` filled by the kernel.
+        let i = unsafe { i.assume_init_ref() };
+        i.si_signo == libc::SIGTRAP && i.si_code > 0
+    }))
+}
+
 pub(crate) fn get_regs(tid: Tid) -> Result<libc::user_regs_struct, Errno> {
     let mut regs = std::mem::MaybeUninit::<libc::user_regs_struct>::zeroed();
     // SAFETY: data points at a user_regs_struct.

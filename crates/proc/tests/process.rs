@@ -117,6 +117,37 @@ fn hundred_hits_many_goroutines(version: &str) {
     assert_eq!(read_all(pipes.stdout).trim(), "done 80000", "every call of work ran exactly once");
 }
 
+/// A thread that executes a breakpoint's `int3` just as the others are
+/// being stopped reports the interrupt first (the kernel handles the
+/// PTRACE_INTERRUPT trap before dequeuing the SIGTRAP, kernel/signal.c
+/// get_signal): its PC is one past the breakpoint with the SIGTRAP still
+/// pending. No thread may be left there when `wait` returns: registers read
+/// at that stop would point into the middle of an instruction (a resume
+/// there skipped a REX prefix and truncated a pointer to 32 bits).
+fn no_thread_left_past_a_breakpoint(version: &str) {
+    let (mut p, pipes, bin) = launch(version, "spin", &["1000000"]);
+    let work = symbol(&bin, "main.work");
+    p.set_breakpoint(work).expect("bp");
+    let mut hits = 0u64;
+    let started = Instant::now();
+    while hits < 20_000 && started.elapsed() < Duration::from_secs(25) {
+        p.resume(ResumeMode::All).expect("resume");
+        match p.wait().expect("wait") {
+            StopEvent::Breakpoint { pc, .. } => assert_eq!(pc, work),
+            other => panic!("unexpected {other:?}"),
+        }
+        hits += 1;
+        for t in p.threads() {
+            let pc = p.regs(t).expect("regs").pc();
+            assert_ne!(pc, work + 1, "hit {hits}: thread {t} stopped one byte into main.work's first instruction");
+        }
+    }
+    p.remove_breakpoint(work).expect("remove");
+    p.resume(ResumeMode::All).expect("resume");
+    assert_eq!(p.wait().expect("wait"), StopEvent::Exited { code: 0 });
+    assert_eq!(read_all(pipes.stdout).trim(), "done 4000000", "every call of work ran exactly once");
+}
+
 /// Resuming only the thread that hit keeps the others stopped.
 fn resume_only_one_thread(version: &str) {
     let (mut p, _pipes, bin) = launch(version, "spin", &["100000"]);
@@ -363,6 +394,7 @@ fn drop_kills_launched(version: &str) {
 go_tests!(
     breakpoint_at_main,
     hundred_hits_many_goroutines,
+    no_thread_left_past_a_breakpoint,
     resume_only_one_thread,
     detach_leaves_program_running,
     attach_and_detach,
