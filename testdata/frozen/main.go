@@ -24,6 +24,7 @@ var (
 	pongs  uint64
 	sysc   uint64 // system calls (getpid)
 	writes uint64 // small file writes
+	finals uint64 // finalizers run (by the runtime's finalizer goroutine)
 )
 
 var (
@@ -130,6 +131,30 @@ func writer() {
 	for {
 		f.WriteAt([]byte("x"), 0)
 		writes++
+	}
+}
+
+type tracked struct{ pad [8]uint64 }
+
+// finalize is slow on purpose: the finalizer goroutine is mostly busy
+// running user code.
+func finalize(*tracked) {
+	for j := 0; j < 5000; j++ {
+		finals++
+	}
+}
+
+// finalizing makes garbage with finalizers: the runtime's finalizer
+// goroutine runs them (user code) after each collection, so it must be
+// frozen like a user goroutine.
+func finalizing() {
+	started.Done()
+	for {
+		for i := 0; i < 64; i++ {
+			t := &tracked{}
+			runtime.SetFinalizer(t, finalize)
+		}
+		time.Sleep(200 * time.Microsecond)
 	}
 }
 
@@ -273,7 +298,7 @@ func main() {
 		panic(err)
 	}
 	defer os.RemoveAll(tmpDir)
-	started.Add(len(spins) + 9)
+	started.Add(len(spins) + 10)
 	for i := range spins {
 		go spin(i)
 	}
@@ -286,6 +311,7 @@ func main() {
 	go writer()
 	go holder()
 	go feeder()
+	go finalizing()
 	go func() {
 		started.Done()
 		select {}

@@ -319,6 +319,31 @@ impl Process {
         self.threads.get(&tid).is_some_and(|t| t.run == Run::Stopped)
     }
 
+    /// Gives back an event `wait` returned, for a later `wait`: the thread
+    /// stays where it stopped, the next `resume` that includes it runs
+    /// nothing and the next `wait` returns the event again. For code that
+    /// waits for its own events and must not consume someone else's (a
+    /// breakpoint or `int3` trap of an injected call's protocol). Final
+    /// events (the process is gone) cannot be kept.
+    pub fn keep_pending(&mut self, ev: StopEvent) {
+        let tid = match ev {
+            StopEvent::Breakpoint { tid, .. } | StopEvent::Trap { tid, .. } | StopEvent::Signal { tid, .. } => tid,
+            _ => return,
+        };
+        if let Some(t) = self.threads.get_mut(&tid) {
+            if t.run == Run::Stopped {
+                t.pending_event = Some(ev);
+            }
+        }
+    }
+
+    /// Whether `tid` has an event waiting to be reported (see
+    /// [`Process::keep_pending`]; events of threads stopped together with
+    /// the one that stopped first).
+    pub fn has_pending_event(&self, tid: Tid) -> bool {
+        self.threads.get(&tid).is_some_and(|t| t.pending_event.is_some())
+    }
+
     pub fn signal_policy(&self) -> SignalPolicy {
         self.policy
     }

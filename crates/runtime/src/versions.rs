@@ -221,6 +221,16 @@ pub fn is_user_start_func(name: &str) -> bool {
     !name.starts_with("runtime.")
 }
 
+/// Start functions of goroutines that user scheduling being off stops like
+/// user goroutines: the user ones, and the finalizer and cleanup goroutines,
+/// which call user code (`schedEnabled` asks `isSystemGoroutine(gp, true)`,
+/// "fixed" mode, in which they count as user goroutines; runtime/proc.go,
+/// traceback.go). Their names: `runfinq` up to Go 1.24, `runFinalizers`
+/// and `runCleanups` from Go 1.25.
+pub fn stopped_by_disabled_user_scheduling(name: &str) -> bool {
+    is_user_start_func(name) || matches!(name, "runtime.runfinq" | "runtime.runFinalizers" | "runtime.runCleanups")
+}
+
 /// Functions that end a stack: the runtime marks them with FUNCFLAG_TOPFRAME
 /// (runtime/symtab.go), and these names are the fallback when flags are
 /// unavailable.

@@ -15,7 +15,7 @@ use stillgo_testkit::{bp_line, build, go_versions, stillgo_command, Flavor, GoTo
 const PROG: &str = "frozen";
 
 /// Every counter the background goroutines bump.
-const COUNTERS: &[&str] = &["main.spins", "main.sleeps", "main.allocs", "main.pings", "main.pongs", "main.sysc", "main.writes"];
+const COUNTERS: &[&str] = &["main.spins", "main.sleeps", "main.allocs", "main.pings", "main.pongs", "main.sysc", "main.writes", "main.finals"];
 
 /// The call kinds of the issue, each with its expected result.
 const CALLS: &[(&str, &str)] = &[
@@ -44,6 +44,15 @@ fn start(tc: &GoToolchain, flavor: Flavor, env: &[(&str, &str)]) -> (Session, Ve
     s.set_timeout(Duration::from_secs(120));
     let out = s.send("continue");
     assert!(out.contains("main.probe"), "{tc} {flavor} {env:?}: {out}");
+    // On until the finalizer goroutine has work: it runs user code
+    // (finalizers) and must be frozen as well.
+    for _ in 0..100 {
+        if s.send("print main.finals").trim() != "0" {
+            break;
+        }
+        let out = s.send("continue");
+        assert!(out.contains("main.probe"), "{tc} {flavor} {env:?}: {out}");
+    }
     let ids = goroutine_ids(&mut s);
     assert!(ids.len() >= 14, "{tc} {flavor}: goroutines: {ids:?}");
     (s, ids)

@@ -72,6 +72,14 @@ pub fn stillgo_bin() -> PathBuf {
 pub fn stillgo_command() -> Command {
     let mut cmd = Command::new(stillgo_bin());
     cmd.env("NO_COLOR", "1").env("TERM", "dumb").env("RUST_BACKTRACE", "1");
+    // Debugging aid: STILLGO_TEST_LOG_DIR=DIR keeps one debug log per
+    // debugger started (filtered by STILLGO_LOG as usual).
+    if let Some(dir) = std::env::var_os("STILLGO_TEST_LOG_DIR") {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let file = std::path::Path::new(&dir).join(format!("stillgo-{}-{n}.log", std::process::id()));
+        cmd.arg("--log").arg("--log-dest").arg(file);
+    }
     cmd
 }
 

@@ -278,6 +278,13 @@ const SWITCH_STEP_MAX: u32 = 200;
 /// Instructions single-stepped at most to bring a thread from schedule()'s
 /// check to execute() setting m.curg.
 const SCHEDULE_STEP_MAX: u32 = 400;
+/// Frames looked at to find a patched function on a thread's stack: the
+/// deepest chain is schedEnableUser -> lock -> lock2 -> futexsleep -> futex
+/// (runtime/lock_futex.go, lock_spinbit.go).
+const PATCHED_DEPTH: usize = 8;
+/// Frames looked at to find park_m under a wait's unlock function (which
+/// may call lock/unlock and futex wake-ups).
+const PARK_UNLOCK_DEPTH: usize = 6;
 /// How long `schedEnableUser(true)` runs alone on an idle thread before the
 /// other threads run too (see enable_user_on_idle_thread).
 const IDLE_THREAD_ALONE: Duration = Duration::from_millis(20);
@@ -441,7 +448,16 @@ impl Freezer {
         self.rounds = 0;
         loop {
             let actions = self.scan(proc, pcln, call_tid)?;
-            let signals = actions.iter().filter(|a| matches!(a, Action::Preempt { .. } | Action::Retry { .. } | Action::Parking)).count();
+            let mut signals = actions.iter().filter(|a| matches!(a, Action::Preempt { .. } | Action::Retry { .. } | Action::Parking)).count();
+            if read_u8(proc, self.facts.sched.disable_user)? == 0 {
+                // A thread that was inside schedEnableUser when it was
+                // patched finished it (see Self::inside_patched): user
+                // scheduling is on again and the goroutines that were
+                // parked are runnable. Off again, and another round.
+                tracing::debug!(round = self.rounds, "user scheduling was re-enabled during the freeze; disabling it again");
+                proc.write_memory(self.facts.sched.disable_user, &[1])?;
+                signals += 1;
+            }
             // Exemptions take effect now, even when nothing else is left:
             // an exempt goroutine must have its breakpoint before the call.
             self.apply(proc, pcln, &actions)?;
@@ -456,6 +472,9 @@ impl Freezer {
                 return Ok(());
             }
             tracing::debug!(round = self.rounds, ?actions, "quiesce");
+            if tracing::enabled!(tracing::Level::TRACE) {
+                self.dump(proc, pcln, "quiesce round");
+            }
             if start.elapsed() > QUIESCE_DEADLINE {
                 return Err(FreezeError::Failed(format!(
                     "{signals} goroutine(s) did not stop within {QUIESCE_DEADLINE:?} (a loop without function calls can only be stopped by asynchronous preemption: is GODEBUG=asyncpreemptoff=1 set?); use call -thaw to run the call with the program running"
@@ -657,10 +676,11 @@ impl Freezer {
 
     fn is_user_start(&mut self, pcln: &Pclntab, start_pc: u64) -> bool {
         *self.user_start.entry(start_pc).or_insert_with(|| {
-            // runtime/traceback.go isSystemGoroutine: system when the start
-            // function is in package runtime (runtime.main and a few others
-            // excepted, versions::is_user_start_func).
-            pcln.func_for_pc(start_pc).is_some_and(|f| versions::is_user_start_func(&f.name))
+            // The goroutines schedule() parks while user scheduling is off
+            // (runtime/proc.go schedEnabled): user goroutines, and the
+            // finalizer and cleanup goroutines, whose user callbacks must
+            // not run either.
+            pcln.func_for_pc(start_pc).is_some_and(|f| versions::stopped_by_disabled_user_scheduling(&f.name))
         })
     }
 
@@ -692,7 +712,20 @@ impl Freezer {
                     // has one, which is then judged like any other; a
                     // thread that cannot get there so (startlockedm) is
                     // looked at again next round.
-                    if tid == call_tid || !in_schedule_window(pcln, regs.pc()) {
+                    if tid == call_tid {
+                        continue;
+                    }
+                    if !in_schedule_window(pcln, regs.pc()) {
+                        if in_park_unlock(proc, pcln, &regs) {
+                            // park_m after dropg, running the wait's unlock
+                            // function: if that fails it execute()s the
+                            // goroutine again without looking at
+                            // disable.user (runtime/proc.go park_m;
+                            // netpollblockcommit can fail). Look again
+                            // once it is past.
+                            tracing::debug!(tid, pc = regs.pc(), "in park_m's unlock window");
+                            out.push(Action::Parking);
+                        }
                         continue;
                     }
                     match self.step_to_curg(proc, pcln, tid)? {
@@ -715,6 +748,16 @@ impl Freezer {
             if tid == call_tid {
                 call_g = Some(curg);
                 continue;
+            }
+            if self.inside_patched(proc, pcln, &regs) {
+                // Past the RET written at the entry: it runs the original
+                // body, and schedEnableUser(true) (gcMarkDone, with the
+                // runtime's own world stopped) would clear disable.user
+                // behind the freeze and release every parked goroutine.
+                // Wait until it has left; the loop then sets disable.user
+                // again.
+                tracing::debug!(tid, pc = regs.pc(), "inside a patched runtime function");
+                out.push(Action::Parking);
             }
             // On g0 (systemstack, mcall, morestack) g.sched holds the
             // goroutine's own position. Anything else off the goroutine's
@@ -853,6 +896,20 @@ impl Freezer {
             }
         }
         Ok(out)
+    }
+
+    /// Whether the thread executes the body of a function the freeze
+    /// patched to return at once (`schedEnableUser`, `checkdead`), or
+    /// something it calls (`lock2`, `futexsleep`): it entered before the
+    /// patch and will finish the original code.
+    fn inside_patched(&self, proc: &Process, pcln: &Pclntab, regs: &stillgo_proc::Registers) -> bool {
+        let patched = [self.facts.sched_enable_user, self.facts.checkdead];
+        let frames = unwind(proc, pcln, UnwindStart { pc: regs.pc(), sp: regs.sp(), bp: regs.bp() }, PATCHED_DEPTH);
+        frames.iter().enumerate().any(|(i, f)| {
+            // At the entry itself the thread executes the RET.
+            let at_entry = i == 0 && patched.contains(&f.pc);
+            !at_entry && pcln.func_for_pc(f.lookup_pc).is_some_and(|func| patched.contains(&func.entry))
+        })
     }
 
     /// Single-steps `tid` until its pc leaves the stack-switching assembly
@@ -1207,29 +1264,57 @@ impl Freezer {
         // thread holds (startm/newm take several): then every thread runs
         // until it returns (the program is being thawed anyway). Found by
         // experiment: the lone thread waited forever under load.
+        // A watchdog interrupts every IDLE_THREAD_ALONE, so the deadline is
+        // checked even when nothing else happens.
         let interrupter = proc.interrupter();
         let alarm = interrupter.clone();
+        let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let timer_done = done.clone();
         let timer = std::thread::spawn(move || {
-            std::thread::sleep(IDLE_THREAD_ALONE);
-            let _ = alarm.interrupt();
+            while !timer_done.load(std::sync::atomic::Ordering::Acquire) {
+                std::thread::sleep(IDLE_THREAD_ALONE);
+                if !timer_done.load(std::sync::atomic::Ordering::Acquire) {
+                    let _ = alarm.interrupt();
+                }
+            }
         });
         let deadline = Instant::now() + IDLE_THREAD_DEADLINE;
         let mut alone = true;
-        while Instant::now() < deadline {
-            proc.resume(if alone { ResumeMode::Only(vec![tid]) } else { ResumeMode::All })?;
-            match proc.wait()? {
-                StopEvent::Breakpoint { tid: t, pc } if t == tid && pc == ret => {
-                    result = Ok(true);
-                    break;
-                }
-                StopEvent::Breakpoint { tid: t, pc } if self.bps.contains(&pc) => self.exempt_returned(proc, pcln, t, pc)?,
-                StopEvent::Interrupted { .. } => alone = false,
-                StopEvent::Exited { code } => return Err(FreezeError::Exited(code)),
-                StopEvent::Killed { signal } => return Err(FreezeError::Exited(128 + signal)),
-                _ => {}
+        let mut kept = Vec::new();
+        let outcome = loop {
+            if Instant::now() >= deadline {
+                break Ok(());
             }
-        }
+            let set = if alone { vec![tid] } else { proc.threads().into_iter().filter(|t| *t == tid || !kept.contains(t)).collect() };
+            if let Err(e) = proc.resume(ResumeMode::Only(set)) {
+                break Err(e.into());
+            }
+            match proc.wait() {
+                Ok(StopEvent::Breakpoint { tid: t, pc }) if t == tid && pc == ret => {
+                    result = Ok(true);
+                    break Ok(());
+                }
+                Ok(StopEvent::Breakpoint { tid: t, pc }) if self.bps.contains(&pc) => {
+                    if let Err(e) = self.exempt_returned(proc, pcln, t, pc) {
+                        break Err(e);
+                    }
+                }
+                Ok(StopEvent::Interrupted { .. }) => alone = false,
+                Ok(StopEvent::Exited { code }) => break Err(FreezeError::Exited(code)),
+                Ok(StopEvent::Killed { signal }) => break Err(FreezeError::Exited(128 + signal)),
+                Ok(ev) => self.keep_foreign(proc, ev, &mut kept),
+                Err(e) => break Err(e.into()),
+            }
+        };
+        done.store(true, std::sync::atomic::Ordering::Release);
         let _ = timer.join();
+        outcome?;
+        if result.is_err() {
+            let r = proc.regs(tid)?;
+            let frames = unwind(proc, pcln, UnwindStart { pc: r.pc(), sp: r.sp(), bp: r.bp() }, 12);
+            let names: Vec<&str> = frames.iter().filter_map(|f| f.function.as_deref()).collect();
+            tracing::warn!(tid, ?names, "schedEnableUser did not return on the idle thread");
+        }
         if temporary {
             proc.remove_breakpoint(ret)?;
         }
@@ -1314,12 +1399,13 @@ impl Freezer {
         let lock_key = self.facts.sched.lock_key;
         let interrupter = proc.interrupter();
         let mut attempts = 0;
+        let mut kept = Vec::new();
         while versions::runtime_mutex_held(self.facts.version.as_ref(), proc.read_u64(lock_key)?) {
             attempts += 1;
             if attempts > THAW_LOCK_ATTEMPTS {
                 return Err(FreezeError::Failed("the scheduler lock stayed held; the program's goroutines could not be thawed".into()));
             }
-            proc.resume(self.all_but_held(proc))?;
+            proc.resume(self.all_but_held(proc, &kept))?;
             std::thread::sleep(Duration::from_micros(100));
             interrupter.interrupt()?;
             loop {
@@ -1327,18 +1413,13 @@ impl Freezer {
                     StopEvent::Interrupted { .. } => break,
                     StopEvent::Exited { code } => return Err(FreezeError::Exited(code)),
                     StopEvent::Killed { signal } => return Err(FreezeError::Exited(128 + signal)),
-                    ev => {
-                        if let StopEvent::Breakpoint { tid, pc } = ev {
-                            if self.bps.contains(&pc) {
-                                self.exempt_returned(proc, pcln, tid, pc)?;
-                            }
-                        }
-                        if !interrupter.is_pending() {
-                            break;
-                        }
-                        proc.resume(self.all_but_held(proc))?;
-                    }
+                    StopEvent::Breakpoint { tid, pc } if self.bps.contains(&pc) => self.exempt_returned(proc, pcln, tid, pc)?,
+                    ev => self.keep_foreign(proc, ev, &mut kept),
                 }
+                if !interrupter.is_pending() {
+                    break;
+                }
+                proc.resume(self.all_but_held(proc, &kept))?;
             }
         }
         Ok(())
@@ -1423,9 +1504,12 @@ impl Freezer {
         let mut threads = HashMap::new();
         for tid in proc.threads() {
             let Ok(regs) = proc.regs(tid) else { continue };
-            if let Ok(Some(g)) = thread_goroutine_addr(proc, &layout, regs.fs_base()) {
+            let curg = thread_goroutine_addr(proc, &layout, regs.fs_base()).ok().flatten();
+            if let Some(g) = curg {
                 threads.insert(g, (tid, regs.pc()));
             }
+            let f = pcln.func_for_pc(regs.pc()).map(|f| f.name.to_string()).unwrap_or_default();
+            tracing::trace!(what, tid, pc = regs.pc(), f, curg, "thread");
         }
         let Ok(gs) = stillgo_runtime::goroutines::all_goroutines(proc, &layout) else { return };
         tracing::debug!(what, disable_user = read_u8(proc, self.facts.sched.disable_user).ok(), patch = ?self.patches.iter().map(|&(a, _)| read_u8(proc, a).ok()).collect::<Vec<_>>(), "sched");
@@ -1435,14 +1519,27 @@ impl Freezer {
             }
             let f = |pc: u64| pcln.func_for_pc(pc).map(|f| f.name.to_string()).unwrap_or_default();
             let th = threads.get(&g.addr).map(|&(t, pc)| format!("tid {t} at {}", f(pc)));
-            tracing::debug!(what, id = g.id, status = ?g.status, sched = f(g.sched_pc), ?th, exempt = self.exempt.contains_key(&g.addr), start = f(g.start_pc), "goroutine");
+            tracing::debug!(what, id = g.id, addr = g.addr, status = ?g.status, sched = f(g.sched_pc), ?th, exempt = self.exempt.contains_key(&g.addr), start = f(g.start_pc), "goroutine");
         }
     }
 
-    fn all_but_held(&self, proc: &Process) -> ResumeMode {
-        match self.hold {
-            Some(h) => ResumeMode::Only(proc.threads().into_iter().filter(|&t| t != h).collect()),
-            None => ResumeMode::All,
+    /// Every thread but the held one and those whose event was kept for
+    /// the caller (see [`Self::keep_foreign`]).
+    fn all_but_held(&self, proc: &Process, kept: &[Tid]) -> ResumeMode {
+        ResumeMode::Only(proc.threads().into_iter().filter(|&t| Some(t) != self.hold && !kept.contains(&t)).collect())
+    }
+
+    /// An event the freezer's own loops do not handle (a trap of the
+    /// injected call's protocol, a user breakpoint hit by a goroutine
+    /// running with the call): given back to the process for whoever
+    /// waits next (the call loop), its thread left where it stopped.
+    /// Swallowing it resumed the call's thread past a protocol trap, and
+    /// the call never finished (found by experiment: a thaw that hung).
+    fn keep_foreign(&self, proc: &mut Process, ev: StopEvent, kept: &mut Vec<Tid>) {
+        if let StopEvent::Breakpoint { tid, .. } | StopEvent::Trap { tid, .. } = ev {
+            tracing::debug!(?ev, "kept for the call");
+            proc.keep_pending(ev);
+            kept.push(tid);
         }
     }
 
@@ -1516,6 +1613,21 @@ fn signal_frame_context(proc: &Process, from: u64, hi: u64, lo: u64) -> Option<U
         i += 8;
     }
     None
+}
+
+/// Whether a thread without a current goroutine is in `runtime.park_m`
+/// before its call of `schedule()`: in its body or in the wait's unlock
+/// function it calls (chanparkcommit, netpollblockcommit...).
+fn in_park_unlock(proc: &Process, pcln: &Pclntab, regs: &stillgo_proc::Registers) -> bool {
+    let frames = unwind(proc, pcln, UnwindStart { pc: regs.pc(), sp: regs.sp(), bp: regs.bp() }, PARK_UNLOCK_DEPTH);
+    for f in &frames {
+        match f.function.as_deref() {
+            Some("runtime.park_m") => return true,
+            Some("runtime.schedule") => return false,
+            _ => {}
+        }
+    }
+    false
 }
 
 /// Whether `pc` is in the assembly that switches a thread between stacks
