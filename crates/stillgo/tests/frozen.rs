@@ -121,8 +121,14 @@ fn counters_stay_still_during_every_kind_of_call() {
             let what = format!("{tc} {flavor}");
             let (mut s, ids) = start(&tc, flavor, &[]);
             let list_before = goroutine_ids(&mut s);
+            // runtime.NumGoroutine, itself called frozen: goroutines the
+            // freezer lets through the runtime must not change the count,
+            // during the calls nor after.
+            let num_g = s.send("call numG()").trim().to_string();
+            assert!(num_g.parse::<u32>().is_ok_and(|n| n >= 15), "{what}: numG: {num_g}");
             for (cmd, want) in CALLS {
                 frozen_call(&mut s, &what, cmd, want);
+                assert_eq!(s.send("call numG()").trim(), num_g, "{what}: NumGoroutine after `{cmd}`");
             }
             // A call that starts a goroutine and waits for it: the new
             // goroutine runs with the call; everything older stays frozen.
@@ -133,6 +139,9 @@ fn counters_stay_still_during_every_kind_of_call() {
             let lost: Vec<&u64> = list_before.iter().filter(|g| !list_after.contains(g)).collect();
             assert!(lost.is_empty(), "{what}: goroutines lost across frozen calls: {lost:?}");
             continue_until_all_advance(&mut s, &what, &ids);
+            // The goroutine spawnAndWait started has ended by now.
+            assert_eq!(s.send("call numG()").trim(), num_g, "{what}: NumGoroutine after the thaw");
+            assert_eq!(s.send("call -thaw numG()").trim(), num_g, "{what}: NumGoroutine, unfrozen call");
         }
     }
 }

@@ -246,6 +246,9 @@ pub struct Freezer {
     snapshot: HashMap<u64, (GStatus, u64, u64, u64)>,
     /// The program's `asyncPreemptStack`, read at the freeze.
     preempt_stack: u64,
+    /// Goroutines whose startpc the freezer overrode (exempt ones, the
+    /// call's family, a frozen step's goroutine), until settled.
+    overridden: std::collections::HashSet<u64>,
     /// Goroutines made to call asyncPreempt, until they left their thread.
     parking: std::collections::HashSet<u64>,
     /// Rounds of the quiesce loop the last freeze needed.
@@ -384,6 +387,7 @@ impl Freezer {
             frozen: false,
             user_start: HashMap::new(),
             parking: Default::default(),
+            overridden: Default::default(),
             hold: None,
             preempt_stack: versions::ASYNC_PREEMPT_STACK_MAX,
             snapshot: HashMap::new(),
@@ -567,7 +571,7 @@ impl Freezer {
         }
         self.exempt.remove(&g);
         tracing::debug!(g, tid, pc, "exempt goroutine back at its breakpoint");
-        self.restore_startpc(proc, g, start_pc)?;
+        self.settle_override(proc, g, start_pc)?;
         if !self.exempt.values().any(|&(_, r)| r == pc) {
             proc.remove_breakpoint(pc)?;
             self.bps.retain(|&b| b != pc);
@@ -607,30 +611,51 @@ impl Freezer {
         Ok(())
     }
 
-    /// Points `g.startpc` into package runtime (see [`Action::Exempt`]). The
-    /// runtime counts system goroutines in `sched.ngsys` (adjusted at
-    /// creation and in gdestroy by isSystemGoroutine, proc.go): the count
-    /// follows, so a goroutine that exits meanwhile leaves it right
-    /// (found by a second reviewer: NumGoroutine drifted by one).
+    /// Points `g.startpc` into package runtime (see [`Action::Exempt`]).
+    ///
+    /// `sched.ngsys` is left alone, so `runtime.NumGoroutine()` stays right
+    /// during the call (the runtime adjusts it only at creation and in
+    /// gdestroy, by isSystemGoroutine, runtime/proc.go). The one case that
+    /// needs a fix-up is a goroutine that exits while overridden: gdestroy
+    /// then uncounts it as a system goroutine, which
+    /// [`Self::settle_override`] makes up for.
     fn override_startpc(&mut self, proc: &mut Process, g: u64) -> Result<(), FreezeError> {
-        proc.write_memory(g + self.facts.layout.g_startpc, &self.facts.sched_enable_user.to_le_bytes())?;
-        self.add_ngsys(proc, 1)
+        let at = g + self.facts.layout.g_startpc;
+        if self.overridden.contains(&g) {
+            if proc.read_u64(at)? == self.facts.sched_enable_user {
+                return Ok(());
+            }
+            // Exited while overridden and reused since (newproc1 wrote a new
+            // startpc): settle the old override first.
+            self.settle_override(proc, g, 0)?;
+        }
+        proc.write_memory(at, &self.facts.sched_enable_user.to_le_bytes())?;
+        self.overridden.insert(g);
+        Ok(())
     }
 
-    /// Undoes [`Self::override_startpc`] for a goroutine that still has it
-    /// and is alive (a dead one was uncounted by gdestroy; a reused one has
-    /// a new startpc).
-    fn restore_startpc(&mut self, proc: &mut Process, g: u64, orig: u64) -> Result<(), FreezeError> {
+    /// Undoes [`Self::override_startpc`]: a live goroutine gets `orig`
+    /// back. One that exited while overridden (dead, or reused with a new
+    /// startpc) was uncounted by gdestroy as a system goroutine, taking
+    /// one from `sched.ngsys` that was never added: it is given back. (A
+    /// goroutine stopped inside gdestroy between its casgstatus to
+    /// `_Gdead` and that check takes it afterwards: the same fix-up holds.)
+    fn settle_override(&mut self, proc: &mut Process, g: u64, orig: u64) -> Result<(), FreezeError> {
+        if !self.overridden.remove(&g) {
+            return Ok(());
+        }
         let l = &self.facts.layout;
-        if proc.read_u64(g + l.g_startpc).ok() != Some(self.facts.sched_enable_user) {
-            return Ok(());
-        }
+        let ours = proc.read_u64(g + l.g_startpc).ok() == Some(self.facts.sched_enable_user);
         let status = proc.read_u32(g + l.g_atomicstatus).map(GStatus::from_raw).unwrap_or(GStatus::Dead);
-        if status == GStatus::Dead {
+        if ours && status != GStatus::Dead && orig != 0 {
+            proc.write_memory(g + l.g_startpc, &orig.to_le_bytes())?;
             return Ok(());
         }
-        proc.write_memory(g + l.g_startpc, &orig.to_le_bytes())?;
-        self.add_ngsys(proc, -1)
+        if !ours || status == GStatus::Dead {
+            tracing::debug!(g, "goroutine exited while its startpc was overridden");
+            self.add_ngsys(proc, 1)?;
+        }
+        Ok(())
     }
 
     fn add_ngsys(&mut self, proc: &mut Process, d: i32) -> Result<(), FreezeError> {
@@ -648,7 +673,7 @@ impl Freezer {
     pub fn run_with(&mut self, proc: &mut Process, g: u64) -> Result<(), FreezeError> {
         let at = g + self.facts.layout.g_startpc;
         let orig = proc.read_u64(at)?;
-        if orig != self.facts.sched_enable_user {
+        if orig != self.facts.sched_enable_user || !self.overridden.contains(&g) {
             self.override_startpc(proc, g)?;
             self.family.insert(g, orig);
         }
@@ -664,10 +689,15 @@ impl Freezer {
         let regs = proc.regs(tid)?;
         let Ok(Some(creator)) = thread_goroutine_addr(proc, &self.facts.layout, regs.fs_base()) else { return Ok(()) };
         let newg = regs.rax();
-        if newg == 0 || !self.family.contains_key(&creator) || self.family.contains_key(&newg) {
+        if newg == 0 || !self.family.contains_key(&creator) {
             return Ok(());
         }
+        // A g of the family that exited and was reused for this one is
+        // overridden again.
         let orig = proc.read_u64(newg + self.facts.layout.g_startpc)?;
+        if orig == self.facts.sched_enable_user && self.overridden.contains(&newg) {
+            return Ok(());
+        }
         self.override_startpc(proc, newg)?;
         self.family.insert(newg, orig);
         tracing::debug!(newg, creator, "goroutine started by the call runs with it");
@@ -1170,7 +1200,7 @@ impl Freezer {
         }
         for (g, orig) in std::mem::take(&mut self.family) {
             if orig != 0 {
-                if let Err(e) = self.restore_startpc(proc, g, orig) {
+                if let Err(e) = self.settle_override(proc, g, orig) {
                     first_err.get_or_insert(e);
                 }
             }
@@ -1178,7 +1208,7 @@ impl Freezer {
         // Exempt goroutines become user goroutines again, unless their g
         // was freed (and maybe reused) meanwhile.
         for (g, (orig, _)) in std::mem::take(&mut self.exempt) {
-            if let Err(e) = self.restore_startpc(proc, g, orig) {
+            if let Err(e) = self.settle_override(proc, g, orig) {
                 first_err.get_or_insert(e);
             }
         }
