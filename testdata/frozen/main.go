@@ -25,6 +25,8 @@ var (
 	sysc   uint64 // system calls (getpid)
 	writes uint64 // small file writes
 	finals uint64 // finalizers run (by the runtime's finalizer goroutine)
+	panics uint64 // deferred calls run by runtime.gopanic
+	defers uint64 // deferred calls run by runtime.deferreturn
 )
 
 var (
@@ -134,6 +136,43 @@ func writer() {
 	}
 }
 
+// panicker panics and recovers in a loop: the deferred function is called
+// by the runtime (gopanic), which must not let it run while frozen.
+func panicker() {
+	started.Done()
+	for {
+		func() {
+			defer recoverAndCount()
+			panic("again")
+		}()
+	}
+}
+
+//go:noinline
+func recoverAndCount() {
+	recover()
+	panics++
+}
+
+// deferrer runs deferred calls through runtime.deferreturn (defers in a
+// loop are not open-coded).
+func deferrer() {
+	started.Done()
+	for {
+		deferInLoop()
+	}
+}
+
+//go:noinline
+func deferInLoop() {
+	for i := 0; i < 4; i++ {
+		defer bumpDefers()
+	}
+}
+
+//go:noinline
+func bumpDefers() { defers++ }
+
 type tracked struct{ pad [8]uint64 }
 
 // finalize is slow on purpose: the finalizer goroutine is mostly busy
@@ -168,9 +207,13 @@ func holder() {
 		for release.Load() == 0 {
 			time.Sleep(time.Millisecond)
 		}
-		release.Store(0)
 		held.Unlock()
-		time.Sleep(time.Millisecond)
+		// lockHeld clears the request once it has had the lock: taking
+		// it back any earlier could win against the waiter and leave it
+		// blocked for good (a slow wake-up of the call, under load).
+		for release.Load() != 0 {
+			time.Sleep(time.Millisecond)
+		}
 		held.Lock()
 	}
 }
@@ -192,10 +235,22 @@ func feeder() {
 func nop() int { return 7 }
 
 // numG: goroutines a frozen call starts and that end must not change the
-// runtime's count.
+// runtime's count. The count is racy by design (runtime/proc.go gcount):
+// a goroutine exiting meanwhile, such as the previous injected call's,
+// which finishes exiting once scheduled again (debugCallWrap1), is briefly
+// counted once more. The smallest of a few readings, with yields between.
 //
 //go:noinline
-func numG() int { return runtime.NumGoroutine() }
+func numG() int {
+	n := runtime.NumGoroutine()
+	for i := 0; i < 3; i++ {
+		runtime.Gosched()
+		if m := runtime.NumGoroutine(); m < n {
+			n = m
+		}
+	}
+	return n
+}
 
 //go:noinline
 func format() string { return fmt.Sprintf("%d-%s", 42, "x") }
@@ -261,6 +316,7 @@ func recvFeed() int {
 func lockHeld() int {
 	release.Store(1)
 	held.Lock()
+	release.Store(0)
 	held.Unlock()
 	return 3
 }
@@ -298,7 +354,7 @@ func main() {
 		panic(err)
 	}
 	defer os.RemoveAll(tmpDir)
-	started.Add(len(spins) + 10)
+	started.Add(len(spins) + 12)
 	for i := range spins {
 		go spin(i)
 	}
@@ -312,6 +368,8 @@ func main() {
 	go holder()
 	go feeder()
 	go finalizing()
+	go panicker()
+	go deferrer()
 	go func() {
 		started.Done()
 		select {}

@@ -700,15 +700,8 @@ impl Process {
                 }
             }
         }
-        while self.threads.values().any(|t| t.run == Run::Running) {
-            let (tid, status) = match sys::wait_any() {
-                Ok(s) => s,
-                Err(errno) => return self.lost(errno).map(Some),
-            };
-            let seen = self.observe(tid, status);
-            if let Some(ev) = self.on_collecting(tid, seen) {
-                return Ok(Some(ev));
-            }
+        if let Some(gone) = self.collect_while_running(None)? {
+            return Ok(Some(gone));
         }
         for tid in running {
             if let Some(gone) = self.flush_pending_trap(tid)? {
@@ -746,13 +739,24 @@ impl Process {
             }
             return Ok(None);
         }
-        while self.threads.get(&tid).is_some_and(|t| t.run == Run::Running) {
-            let (who, status) = match sys::wait_any() {
+        self.collect_while_running(Some(tid))
+    }
+
+    /// Collects wait statuses, each kept on its thread (see
+    /// `on_collecting`), while thread `only` (None: any thread) runs.
+    /// Returns the final event if the process died meanwhile.
+    fn collect_while_running(&mut self, only: Option<Tid>) -> Result<Option<StopEvent>, ProcError> {
+        let running = |p: &Self| match only {
+            Some(tid) => p.threads.get(&tid).is_some_and(|t| t.run == Run::Running),
+            None => p.threads.values().any(|t| t.run == Run::Running),
+        };
+        while running(self) {
+            let (tid, status) = match sys::wait_any() {
                 Ok(s) => s,
                 Err(errno) => return self.lost(errno).map(Some),
             };
-            let seen = self.observe(who, status);
-            if let Some(ev) = self.on_collecting(who, seen) {
+            let seen = self.observe(tid, status);
+            if let Some(ev) = self.on_collecting(tid, seen) {
                 return Ok(Some(ev));
             }
         }

@@ -191,6 +191,31 @@ pub fn discover_allgs(mem: &dyn Memory, bin: &stillgo_binary::Binary, layout: &L
 /// result) before the goroutine is queued (`runqput` follows in the
 /// caller) and `m.curg` is the creating goroutine (the callers run on the
 /// system stack). Found by decoding the callers' code.
+/// The indirect calls of the runtime functions that call user code
+/// themselves ([`crate::versions::calls_user_code`]: the deferred-call
+/// loops of `gopanic`, `deferreturn`, `Goexit`, reflectcall's trampolines):
+/// a breakpoint there stops a goroutine right before it enters the user
+/// function. Found by decoding their code.
+pub fn user_callback_call_sites(bin: &stillgo_binary::Binary) -> Vec<u64> {
+    use iced_x86::{Decoder, DecoderOptions, FlowControl};
+    let pcln = bin.pclntab();
+    let mut out = Vec::new();
+    for f in pcln.funcs() {
+        if !crate::versions::calls_user_code(&f.name) {
+            continue;
+        }
+        let Some(code) = bin.read_static(f.entry, (f.end - f.entry) as usize) else { continue };
+        let mut dec = Decoder::with_ip(64, code, f.entry, DecoderOptions::NONE);
+        while dec.can_decode() {
+            let ins = dec.decode();
+            if ins.flow_control() == FlowControl::IndirectCall {
+                out.push(ins.ip());
+            }
+        }
+    }
+    out
+}
+
 pub fn newproc1_return_sites(bin: &stillgo_binary::Binary) -> Vec<u64> {
     use iced_x86::{Decoder, DecoderOptions, FlowControl};
     let pcln = bin.pclntab();

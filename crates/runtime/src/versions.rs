@@ -231,6 +231,20 @@ pub fn stopped_by_disabled_user_scheduling(name: &str) -> bool {
     is_user_start_func(name) || matches!(name, "runtime.runfinq" | "runtime.runFinalizers" | "runtime.runCleanups")
 }
 
+/// Runtime functions that call user code themselves: deferred calls run by
+/// `gopanic`, `deferreturn` and `Goexit` (runtime/panic.go, the
+/// `p.nextDefer()` loops), `Error`/`String` methods called by
+/// `preprintpanics`, and the function `reflect.Value.Call` runs through
+/// `reflectcall`'s `runtime.callNN` trampolines (asm_amd64.s). A goroutine
+/// inside one of them must not be let through the runtime up to its next
+/// return into user code: the user code it calls would run first.
+pub fn calls_user_code(name: &str) -> bool {
+    if matches!(name, "runtime.gopanic" | "runtime.deferreturn" | "runtime.Goexit" | "runtime.preprintpanics" | "runtime.reflectcall") {
+        return true;
+    }
+    name.strip_prefix("runtime.call").is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
 /// Functions that end a stack: the runtime marks them with FUNCFLAG_TOPFRAME
 /// (runtime/symtab.go), and these names are the fallback when flags are
 /// unavailable.
@@ -584,3 +598,28 @@ pub fn runtime_mutex_held(v: Option<&GoVersion>, key: u64) -> bool {
 /// running `schedEnableUser(true)` there (startm/newm frames; g0 stacks of
 /// Go-created Ms are 16 KiB: runtime/proc.go `malg(16384 * ...)` in allocm).
 pub const IDLE_THREAD_STACK_NEEDED: u64 = 8192;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runtime_functions_that_call_user_code() {
+        for name in ["runtime.gopanic", "runtime.deferreturn", "runtime.Goexit", "runtime.reflectcall", "runtime.call16", "runtime.call1073741824"] {
+            assert!(calls_user_code(name), "{name}");
+        }
+        for name in ["runtime.call", "runtime.callers", "runtime.call16x", "runtime.mallocgc", "main.gopanic", "runtime.gopark"] {
+            assert!(!calls_user_code(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn finalizer_and_cleanup_goroutines_stop_with_user_scheduling() {
+        for name in ["main.worker", "runtime.main", "runtime.runfinq", "runtime.runFinalizers", "runtime.runCleanups"] {
+            assert!(stopped_by_disabled_user_scheduling(name), "{name}");
+        }
+        for name in ["runtime.gcBgMarkWorker", "runtime.bgsweep", "runtime.forcegchelper"] {
+            assert!(!stopped_by_disabled_user_scheduling(name), "{name}");
+        }
+    }
+}

@@ -251,6 +251,7 @@ pub fn inject_with(
     loop {
         proc.resume(hooks.resume_mode(tid))?;
         let ev = proc.wait()?;
+        tracing::trace!(?ev, ?phase, "call event");
         let pc = match ev {
             StopEvent::Trap { tid: t, pc } if t == tid && is_protocol_trap(env.pcln, pc) => pc,
             // Another goroutine's breakpoint, runtime.Breakpoint() or a

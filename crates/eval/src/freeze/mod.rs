@@ -105,6 +105,9 @@ pub struct FreezeFacts {
     /// Where `runtime.newproc1` returns a new goroutine (see
     /// [`stillgo_runtime::goroutines::newproc1_return_sites`]).
     pub newproc1_returns: Vec<u64>,
+    /// The indirect calls through which the runtime calls user code (see
+    /// [`stillgo_runtime::goroutines::user_callback_call_sites`]).
+    pub user_callback_calls: Vec<u64>,
     pub version: Option<GoVersion>,
 }
 
@@ -132,6 +135,7 @@ impl FreezeFacts {
             breakpoint: entry(versions::DEBUG_CALL_V2)?,
             m_locks: dwarf.struct_field("runtime.m", "locks").map(|(o, _)| o).ok_or_else(|| FreezeError::Unsupported("runtime.m.locks not found in DWARF".into()))?,
             newproc1_returns: stillgo_runtime::goroutines::newproc1_return_sites(bin),
+            user_callback_calls: stillgo_runtime::goroutines::user_callback_call_sites(bin),
             run_queues: (|| {
                 let f = |n: &str| dwarf.struct_field("runtime.p", n).map(|(o, _)| o);
                 Some(RunQueues {
@@ -246,6 +250,12 @@ pub struct Freezer {
     snapshot: HashMap<u64, (GStatus, u64, u64, u64)>,
     /// The program's `asyncPreemptStack`, read at the freeze.
     preempt_stack: u64,
+    /// Breakpoints watching goroutines that run runtime code which calls
+    /// user code (see [`Action::Watch`]): the indirect calls of those
+    /// runtime functions and the watched goroutines' return addresses.
+    watch_bps: Vec<u64>,
+    /// Every watched pc (some breakpoints were there already).
+    watch_points: std::collections::HashSet<u64>,
     /// Goroutines whose startpc the freezer overrode (exempt ones, the
     /// call's family, a frozen step's goroutine), until settled.
     overridden: std::collections::HashSet<u64>,
@@ -332,6 +342,11 @@ enum Action {
     /// the gsignal stack, in the vDSO): ask for preemption at the next
     /// prologue and look again after the next round.
     Retry { g: u64 },
+    /// Running a runtime function that calls user code itself (gopanic
+    /// running deferred calls...): it is watched (breakpoints at the
+    /// indirect calls into user code and at its return address `ret`), and
+    /// stopped where it enters user code. Looked at again next round.
+    Watch { g: u64, ret: Option<u64> },
 }
 
 /// Runtime functions that may sit between a parked or preempted goroutine
@@ -388,6 +403,8 @@ impl Freezer {
             user_start: HashMap::new(),
             parking: Default::default(),
             overridden: Default::default(),
+            watch_bps: Vec::new(),
+            watch_points: Default::default(),
             hold: None,
             preempt_stack: versions::ASYNC_PREEMPT_STACK_MAX,
             snapshot: HashMap::new(),
@@ -452,7 +469,15 @@ impl Freezer {
         self.rounds = 0;
         loop {
             let actions = self.scan(proc, pcln, call_tid)?;
-            let mut signals = actions.iter().filter(|a| matches!(a, Action::Preempt { .. } | Action::Retry { .. } | Action::Parking)).count();
+            // An exemption without a valid catch point falls back to a
+            // prologue request: not stopped yet either.
+            let mut signals = actions
+                .iter()
+                .filter(|a| match a {
+                    Action::Preempt { .. } | Action::Retry { .. } | Action::Parking | Action::Watch { .. } => true,
+                    Action::Exempt { ret, .. } => !self.valid_catch(proc, pcln, *ret),
+                })
+                .count();
             if read_u8(proc, self.facts.sched.disable_user)? == 0 {
                 // A thread that was inside schedEnableUser when it was
                 // patched finished it (see Self::inside_patched): user
@@ -498,7 +523,7 @@ impl Freezer {
             pause = (pause * 2).min(QUIESCE_MAX_PAUSE);
             match proc.wait()? {
                 StopEvent::Interrupted { .. } => stop_pending = false,
-                StopEvent::Breakpoint { tid, pc } if self.bps.contains(&pc) => self.exempt_returned(proc, pcln, tid, pc)?,
+                StopEvent::Breakpoint { tid, pc } if self.owns_bp(pc) => self.on_freezer_bp(proc, pcln, tid, pc)?,
                 StopEvent::Exited { code } => return Err(FreezeError::Exited(code)),
                 StopEvent::Killed { signal } => return Err(FreezeError::Exited(128 + signal)),
                 // Signals are passed on by the resume; other breakpoints
@@ -531,6 +556,18 @@ impl Freezer {
                 }
                 Action::Parking => {}
                 Action::Retry { g } => request_prologue_preemption(proc, &sl, g)?,
+                Action::Watch { g, ret } => {
+                    request_prologue_preemption(proc, &sl, g)?;
+                    let mut at = self.facts.user_callback_calls.clone();
+                    at.extend(ret.filter(|&r| self.valid_catch(proc, pcln, r)));
+                    for pc in at {
+                        if !proc.has_breakpoint(pc) {
+                            proc.set_breakpoint(pc)?;
+                            self.watch_bps.push(pc);
+                        }
+                        self.watch_points.insert(pc);
+                    }
+                }
                 Action::Exempt { g, ret, .. } if !self.valid_catch(proc, pcln, ret) => {
                     tracing::debug!(g, ret, "no breakpoint at a doubtful address; asking at its next prologue");
                     request_prologue_preemption(proc, &sl, g)?;
@@ -572,7 +609,7 @@ impl Freezer {
         self.exempt.remove(&g);
         tracing::debug!(g, tid, pc, "exempt goroutine back at its breakpoint");
         self.settle_override(proc, g, start_pc)?;
-        if !self.exempt.values().any(|&(_, r)| r == pc) {
+        if !self.exempt.values().any(|&(_, r)| r == pc) && !self.watch_points.contains(&pc) {
             proc.remove_breakpoint(pc)?;
             self.bps.retain(|&b| b != pc);
         }
@@ -588,14 +625,83 @@ impl Freezer {
             // prologue.
             let regs = proc.regs(tid)?;
             let frames = unwind(proc, pcln, UnwindStart { pc: regs.pc(), sp: regs.sp(), bp: regs.bp() }, 64);
-            if let Catch::Return(ret) = catch_point(pcln, &frames) {
-                action = Action::Exempt { g, start_pc, ret };
-            } else {
-                tracing::debug!(g, pc, "exempt goroutine back in user code where it cannot be preempted");
+            match self.catch(pcln, &frames) {
+                Catch::Return(ret) => action = Action::Exempt { g, start_pc, ret },
+                Catch::CallsUser(ret) => action = Action::Watch { g, ret },
+                _ => tracing::debug!(g, pc, "exempt goroutine back in user code where it cannot be preempted"),
             }
         }
         self.apply(proc, pcln, &[action])?;
         Ok(())
+    }
+
+    /// [`catch_point`], recording a return address from `asyncPreempt`
+    /// (pushed by the runtime's SIGURG handler or by the freezer: the
+    /// interrupted pc, where the goroutine resumes) as a valid catch
+    /// point although no CALL precedes it. Without it such a goroutine
+    /// (in flight after a preemption) got only a prologue request, which a
+    /// loop without calls never honours (found by experiment: a spinning
+    /// goroutine ran through a frozen call).
+    fn catch(&mut self, pcln: &Pclntab, frames: &[stillgo_runtime::Frame]) -> Catch {
+        let c = catch_point(pcln, frames);
+        if let Catch::Return(ret) = c {
+            let user = frames.iter().position(|f| f.pc == ret && f.physical > 0);
+            let below = user.and_then(|i| i.checked_sub(1)).and_then(|i| frames.get(i));
+            if below.is_some_and(|f| f.function.as_deref() == Some(versions::ASYNC_PREEMPT)) {
+                self.resume_points.insert(ret);
+            }
+        }
+        c
+    }
+
+    /// Whether `pc` is a breakpoint of the freezer's own (catch points of
+    /// exempt goroutines, watch points).
+    fn owns_bp(&self, pc: u64) -> bool {
+        self.bps.contains(&pc) || self.watch_points.contains(&pc)
+    }
+
+    /// A thread stopped at one of the freezer's breakpoints.
+    fn on_freezer_bp(&mut self, proc: &mut Process, pcln: &Pclntab, tid: Tid, pc: u64) -> Result<(), FreezeError> {
+        if self.watch_points.contains(&pc) {
+            self.watch_hit(proc, pcln, tid, pc)?;
+        }
+        if self.bps.contains(&pc) {
+            self.exempt_returned(proc, pcln, tid, pc)?;
+        }
+        Ok(())
+    }
+
+    /// A thread at a watch point (see [`Action::Watch`]). A goroutine that
+    /// must be frozen is stopped at the user code it is entering: at an
+    /// indirect call of gopanic/deferreturn/..., after executing the CALL
+    /// (if the callee is user code); at a return address, there. Others
+    /// (the call's own goroutines, runtime ones) pass.
+    fn watch_hit(&mut self, proc: &mut Process, pcln: &Pclntab, tid: Tid, pc: u64) -> Result<(), FreezeError> {
+        let layout = self.facts.layout.clone();
+        let Ok(regs) = proc.regs(tid) else { return Ok(()) };
+        let Ok(Some(g)) = thread_goroutine_addr(proc, &layout, regs.fs_base()) else { return Ok(()) };
+        if Some(g) == self.call_g || self.family.contains_key(&g) || self.exempt.contains_key(&g) || self.overridden.contains(&g) {
+            return Ok(());
+        }
+        let gr = read_goroutine(proc, &layout, g).map_err(|e| FreezeError::Failed(e.to_string()))?;
+        if !self.is_user_start(pcln, gr.start_pc) {
+            return Ok(());
+        }
+        if self.facts.user_callback_calls.contains(&pc) {
+            // Execute the CALL alone: the thread is then at the callee's
+            // first instruction.
+            if !step_once(proc, tid)? {
+                return Ok(());
+            }
+            let at = proc.regs(tid)?.pc();
+            let user = pcln.func_for_pc(at).is_some_and(|f| preempt::is_user_code(pcln, &f, at) && !f.is_asm());
+            if !user {
+                return Ok(());
+            }
+        }
+        tracing::debug!(g, tid, pc, "watched goroutine entering user code");
+        let action = self.stop_here(proc, pcln, tid, g, gr.stack_lo)?;
+        self.apply(proc, pcln, &[action])
     }
 
     /// Watches goroutine creation while the call runs: goroutines the call
@@ -853,12 +959,13 @@ impl Freezer {
                         // it returns to (the handler may still redirect it
                         // into asyncPreempt, which is as good).
                         let frames = unwind(proc, pcln, ctx, 64);
-                        match catch_point(pcln, &frames) {
+                        match self.catch(pcln, &frames) {
                             Catch::Here(ret) => {
                                 self.resume_points.insert(ret);
                                 out.push(Action::Exempt { g: g.addr, start_pc: g.start_pc, ret });
                             }
                             Catch::Return(ret) => out.push(Action::Exempt { g: g.addr, start_pc: g.start_pc, ret }),
+                            Catch::CallsUser(ret) => out.push(Action::Watch { g: g.addr, ret }),
                             Catch::Unknown => out.push(Action::Retry { g: g.addr }),
                         }
                         continue;
@@ -871,7 +978,7 @@ impl Freezer {
                         continue;
                     };
                     let frames = unwind(proc, pcln, start, 64);
-                    match catch_point(pcln, &frames) {
+                    match self.catch(pcln, &frames) {
                         Catch::Here(pc) if pc == regs.pc() && g.contains_sp(regs.sp()) => {
                             // asyncPreempt needs room on the goroutine's stack
                             // (preempt.go isAsyncSafePoint); without it, the
@@ -883,6 +990,7 @@ impl Freezer {
                             out.push(Action::Exempt { g: g.addr, start_pc: g.start_pc, ret });
                         }
                         Catch::Return(ret) => out.push(Action::Exempt { g: g.addr, start_pc: g.start_pc, ret }),
+                        Catch::CallsUser(ret) => out.push(Action::Watch { g: g.addr, ret }),
                         Catch::Unknown => out.push(Action::Retry { g: g.addr }),
                     }
                 }
@@ -901,12 +1009,13 @@ impl Freezer {
                 (GStatus::Runnable, None) if queued.as_ref().is_some_and(|q| !q.contains(&g.addr)) => {
                     let start = UnwindStart { pc: g.sched_pc, sp: g.sched_sp, bp: g.sched_bp };
                     let frames = unwind(proc, pcln, start, 64);
-                    match catch_point(pcln, &frames) {
+                    match self.catch(pcln, &frames) {
                         Catch::Here(ret) | Catch::Return(ret) => {
                             self.resume_points.insert(g.sched_pc);
                             tracing::debug!(g = g.id, ret, "exempt (in flight)");
                             out.push(Action::Exempt { g: g.addr, start_pc: g.start_pc, ret });
                         }
+                        Catch::CallsUser(ret) => out.push(Action::Watch { g: g.addr, ret }),
                         Catch::Unknown => tracing::debug!(g = g.id, "in flight, unknown position"),
                     }
                 }
@@ -1193,6 +1302,12 @@ impl Freezer {
                 first_err.get_or_insert(e.into());
             }
         }
+        self.watch_points.clear();
+        for bp in std::mem::take(&mut self.watch_bps) {
+            if let Err(e) = proc.remove_breakpoint(bp) {
+                first_err.get_or_insert(e.into());
+            }
+        }
         for bp in std::mem::take(&mut self.spawn_bps) {
             if let Err(e) = proc.remove_breakpoint(bp) {
                 first_err.get_or_insert(e.into());
@@ -1319,13 +1434,15 @@ impl Freezer {
             if let Err(e) = proc.resume(ResumeMode::Only(set)) {
                 break Err(e.into());
             }
-            match proc.wait() {
+            let ev = proc.wait();
+            tracing::debug!(?ev, "thaw: idle thread loop event");
+            match ev {
                 Ok(StopEvent::Breakpoint { tid: t, pc }) if t == tid && pc == ret => {
                     result = Ok(true);
                     break Ok(());
                 }
-                Ok(StopEvent::Breakpoint { tid: t, pc }) if self.bps.contains(&pc) => {
-                    if let Err(e) = self.exempt_returned(proc, pcln, t, pc) {
+                Ok(StopEvent::Breakpoint { tid: t, pc }) if self.owns_bp(pc) => {
+                    if let Err(e) = self.on_freezer_bp(proc, pcln, t, pc) {
                         break Err(e);
                     }
                 }
@@ -1338,6 +1455,7 @@ impl Freezer {
         };
         done.store(true, std::sync::atomic::Ordering::Release);
         let _ = timer.join();
+        tracing::debug!(tid, ok = result.is_ok(), ?outcome, alone, ?kept, "thaw: idle thread done");
         outcome?;
         if result.is_err() {
             let r = proc.regs(tid)?;
@@ -1443,7 +1561,7 @@ impl Freezer {
                     StopEvent::Interrupted { .. } => break,
                     StopEvent::Exited { code } => return Err(FreezeError::Exited(code)),
                     StopEvent::Killed { signal } => return Err(FreezeError::Exited(128 + signal)),
-                    StopEvent::Breakpoint { tid, pc } if self.bps.contains(&pc) => self.exempt_returned(proc, pcln, tid, pc)?,
+                    StopEvent::Breakpoint { tid, pc } if self.owns_bp(pc) => self.on_freezer_bp(proc, pcln, tid, pc)?,
                     ev => self.keep_foreign(proc, ev, &mut kept),
                 }
                 if !interrupter.is_pending() {
@@ -1614,6 +1732,12 @@ fn internal_return(proc: &Process, pcln: &Pclntab, start: UnwindStart) -> Option
             return if internal && f.physical > 0 { Some(f.pc) } else { None };
         }
         let name = f.function.as_deref().unwrap_or("");
+        if versions::calls_user_code(name) {
+            // Let through, it would run user code (a deferred call) before
+            // it returns there: left to the scheduler, which keeps it off
+            // while user scheduling is disabled.
+            return None;
+        }
         if is_runtime_name(name) && !PARK_FRAMES.contains(&name) {
             internal = true;
         }
@@ -1734,9 +1858,14 @@ enum Catch {
     Return(u64),
     /// The stack could not be read to a user frame.
     Unknown,
+    /// In a runtime function that calls user code itself (a deferred call
+    /// run by gopanic...) before it returns to its user frame (at this
+    /// return address, if known).
+    CallsUser(Option<u64>),
 }
 
 fn catch_point(pcln: &Pclntab, frames: &[stillgo_runtime::Frame]) -> Catch {
+    let mut calls_user = false;
     for (i, f) in frames.iter().enumerate() {
         if i > 0 && f.physical == 0 {
             // An inlined frame shares its pc with the frame below.
@@ -1744,11 +1873,21 @@ fn catch_point(pcln: &Pclntab, frames: &[stillgo_runtime::Frame]) -> Catch {
         }
         let Some(func) = pcln.func_for_pc(f.lookup_pc) else { return Catch::Unknown };
         if !preempt::is_user_code(pcln, &func, f.lookup_pc) || func.is_asm() {
+            // It would run user code (a deferred call...) before
+            // returning there.
+            calls_user |= f.function.as_deref().is_some_and(versions::calls_user_code);
             continue;
+        }
+        if calls_user {
+            return Catch::CallsUser(Some(f.pc));
         }
         return if i == 0 { Catch::Here(f.pc) } else { Catch::Return(f.pc) };
     }
-    Catch::Unknown
+    if calls_user {
+        Catch::CallsUser(None)
+    } else {
+        Catch::Unknown
+    }
 }
 
 /// Interrupts the process when a deadline passes (the watchdog of a frozen
@@ -1884,8 +2023,8 @@ impl<'a> FrozenCall<'a> {
             match proc.wait()? {
                 StopEvent::Exited { code } => return Err(FreezeError::Exited(code)),
                 StopEvent::Killed { signal } => return Err(FreezeError::Exited(128 + signal)),
-                StopEvent::Breakpoint { tid, pc } if self.freezer.frozen && self.freezer.bps.contains(&pc) => {
-                    self.freezer.exempt_returned(proc, self.pcln, tid, pc)?;
+                StopEvent::Breakpoint { tid, pc } if self.freezer.frozen && self.freezer.owns_bp(pc) => {
+                    self.freezer.on_freezer_bp(proc, self.pcln, tid, pc)?;
                 }
                 _ => {}
             }
@@ -1914,12 +2053,13 @@ impl CallHooks for FrozenCall<'_> {
 
     fn foreign_event(&mut self, proc: &mut Process, ev: &StopEvent) -> Result<EventAction, CallError> {
         if !self.freezer.frozen {
-            if tracing::enabled!(tracing::Level::TRACE) {
+            tracing::debug!(?ev, "event during a thawed call");
+            if tracing::enabled!(tracing::Level::DEBUG) {
                 if let StopEvent::Interrupted { .. } = ev {
                     for t in proc.threads() {
                         if let Ok(r) = proc.regs(t) {
                             let f = self.pcln.func_for_pc(r.pc()).map(|f| f.name.to_string());
-                            tracing::trace!(t, pc = r.pc(), ?f, orig = r.orig_rax() as i64, "thawed call still running");
+                            tracing::debug!(t, pc = r.pc(), ?f, orig = r.orig_rax() as i64, "thawed call still running");
                         }
                     }
                 }
@@ -1933,10 +2073,11 @@ impl CallHooks for FrozenCall<'_> {
             if self.freezer.spawn_bps.contains(&pc) {
                 self.freezer.spawned(proc, tid)?;
             }
-            if self.freezer.bps.contains(&pc) {
-                // An exempt goroutine back in user code: freeze it there.
-                // (The call's own goroutine passing the same place steps over.)
-                self.freezer.exempt_returned(proc, self.pcln, tid, pc)?;
+            if self.freezer.owns_bp(pc) {
+                // An exempt or watched goroutine entering user code: freeze
+                // it there. (The call's own goroutine passing the same
+                // place steps over.)
+                self.freezer.on_freezer_bp(proc, self.pcln, tid, pc)?;
             }
             return Ok(EventAction::Continue);
         }
@@ -1986,8 +2127,9 @@ impl FrozenCall<'_> {
             Ok(()) => {
                 self.thaw_pending = false;
                 self.freezer.thawed_for_blocked = true;
+                tracing::debug!("thawed for the blocked call");
                 if let Some(w) = &self.watchdog {
-                    if tracing::enabled!(tracing::Level::TRACE) {
+                    if tracing::enabled!(tracing::Level::DEBUG) {
                         w.arm(Duration::from_secs(2));
                     } else {
                         w.disarm();
