@@ -29,7 +29,8 @@ for k in range(n):
     env = dict(os.environ, STILLGO_LOG=os.environ.get("STILLGO_LOG", "stillgo_eval=debug"))
     out = subprocess.run(args, input="\n".join(cmds) + "\n", capture_output=True, text=True, timeout=120, env=env).stdout
     res = out.split("(stillgo) ")[1:]
-    before, after = res[3:10], res[11:18]
+    k0 = 3  # break, continue, goroutines
+    before, after = res[k0 : k0 + len(counters)], res[k0 + len(counters) + 1 : k0 + 2 * len(counters) + 1]
     moved = [(counters[j], before[j].strip(), after[j].strip()) for j in range(len(counters)) if j < len(before) and j < len(after) and before[j].strip() != after[j].strip()]
     if moved or len(after) < len(counters):
         print(f"session {k}: moved {moved}" + (f" (log {log})" if os.environ.get("FZLOG") else ""))
