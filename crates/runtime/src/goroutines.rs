@@ -185,23 +185,17 @@ pub fn discover_allgs(mem: &dyn Memory, bin: &stillgo_binary::Binary, layout: &L
     })
 }
 
-/// Return addresses of the calls to `runtime.newproc1` (the function that
-/// creates every goroutine: `newproc` for `go` statements, `newcoro`,
-/// `debugCallWrap`, synctest), where RAX holds the new `*g` (ABIInternal
-/// result) before the goroutine is queued (`runqput` follows in the
-/// caller) and `m.curg` is the creating goroutine (the callers run on the
-/// system stack). Found by decoding the callers' code.
-/// The indirect calls of the runtime functions that call user code
-/// themselves ([`crate::versions::calls_user_code`]: the deferred-call
-/// loops of `gopanic`, `deferreturn`, `Goexit`, reflectcall's trampolines):
-/// a breakpoint there stops a goroutine right before it enters the user
-/// function. Found by decoding their code.
-pub fn user_callback_call_sites(bin: &stillgo_binary::Binary) -> Vec<u64> {
+/// The indirect calls of the runtime functions `select` picks among those
+/// that call user code themselves ([`crate::versions::calls_user_code`]:
+/// the deferred-call loops of `gopanic`, `deferreturn`, `Goexit`,
+/// reflectcall's trampolines): a breakpoint there stops a goroutine right
+/// before it enters the user function. Found by decoding their code.
+pub fn user_callback_call_sites(bin: &stillgo_binary::Binary, select: fn(&str) -> bool) -> Vec<u64> {
     use iced_x86::{Decoder, DecoderOptions, FlowControl};
     let pcln = bin.pclntab();
     let mut out = Vec::new();
     for f in pcln.funcs() {
-        if !crate::versions::calls_user_code(&f.name) {
+        if !select(&f.name) {
             continue;
         }
         let Some(code) = bin.read_static(f.entry, (f.end - f.entry) as usize) else { continue };
@@ -216,6 +210,12 @@ pub fn user_callback_call_sites(bin: &stillgo_binary::Binary) -> Vec<u64> {
     out
 }
 
+/// Return addresses of the calls to `runtime.newproc1` (the function that
+/// creates every goroutine: `newproc` for `go` statements, `newcoro`,
+/// `debugCallWrap`, synctest), where RAX holds the new `*g` (ABIInternal
+/// result) before the goroutine is queued (`runqput` follows in the
+/// caller) and `m.curg` is the creating goroutine (the callers run on the
+/// system stack). Found by decoding the callers' code.
 pub fn newproc1_return_sites(bin: &stillgo_binary::Binary) -> Vec<u64> {
     use iced_x86::{Decoder, DecoderOptions, FlowControl};
     let pcln = bin.pclntab();

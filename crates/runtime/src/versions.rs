@@ -245,6 +245,13 @@ pub fn calls_user_code(name: &str) -> bool {
     name.strip_prefix("runtime.call").is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
+/// The part of [`calls_user_code`] that runtime code reaches by itself: a
+/// runtime error (`panicmem`, a send on a closed channel...) panics, and
+/// `gopanic` runs the goroutine's deferred calls.
+pub fn runs_deferred_calls_on_runtime_errors(name: &str) -> bool {
+    matches!(name, "runtime.gopanic" | "runtime.preprintpanics")
+}
+
 /// Functions that end a stack: the runtime marks them with FUNCFLAG_TOPFRAME
 /// (runtime/symtab.go), and these names are the fallback when flags are
 /// unavailable.

@@ -108,6 +108,9 @@ pub struct FreezeFacts {
     /// The indirect calls through which the runtime calls user code (see
     /// [`stillgo_runtime::goroutines::user_callback_call_sites`]).
     pub user_callback_calls: Vec<u64>,
+    /// Those of them in `gopanic` (and `preprintpanics`), which runtime
+    /// code reaches too (runtime errors).
+    pub panic_callback_calls: Vec<u64>,
     pub version: Option<GoVersion>,
 }
 
@@ -135,7 +138,8 @@ impl FreezeFacts {
             breakpoint: entry(versions::DEBUG_CALL_V2)?,
             m_locks: dwarf.struct_field("runtime.m", "locks").map(|(o, _)| o).ok_or_else(|| FreezeError::Unsupported("runtime.m.locks not found in DWARF".into()))?,
             newproc1_returns: stillgo_runtime::goroutines::newproc1_return_sites(bin),
-            user_callback_calls: stillgo_runtime::goroutines::user_callback_call_sites(bin),
+            user_callback_calls: stillgo_runtime::goroutines::user_callback_call_sites(bin, versions::calls_user_code),
+            panic_callback_calls: stillgo_runtime::goroutines::user_callback_call_sites(bin, versions::runs_deferred_calls_on_runtime_errors),
             run_queues: (|| {
                 let f = |n: &str| dwarf.struct_field("runtime.p", n).map(|(o, _)| o);
                 Some(RunQueues {
@@ -337,7 +341,7 @@ enum Action {
     /// internals that may hold runtime semaphores such as `worldsema`):
     /// let it run as a system goroutine until it returns to user code at
     /// `ret`, and preempt it there.
-    Exempt { g: u64, start_pc: u64, ret: u64 },
+    Exempt { g: u64, start_pc: u64, ret: u64, may_run: bool },
     /// Running where its position cannot be judged (in a signal handler on
     /// the gsignal stack, in the vDSO): ask for preemption at the next
     /// prologue and look again after the next round.
@@ -475,7 +479,8 @@ impl Freezer {
                 .iter()
                 .filter(|a| match a {
                     Action::Preempt { .. } | Action::Retry { .. } | Action::Parking | Action::Watch { .. } => true,
-                    Action::Exempt { ret, .. } => !self.valid_catch(proc, pcln, *ret),
+                    // (One left parked stays held by the scheduler.)
+                    Action::Exempt { ret, may_run, .. } => *may_run && !self.valid_catch(proc, pcln, *ret),
                 })
                 .count();
             if read_u8(proc, self.facts.sched.disable_user)? == 0 {
@@ -560,19 +565,13 @@ impl Freezer {
                     request_prologue_preemption(proc, &sl, g)?;
                     let mut at = self.facts.user_callback_calls.clone();
                     at.extend(ret.filter(|&r| self.valid_catch(proc, pcln, r)));
-                    for pc in at {
-                        if !proc.has_breakpoint(pc) {
-                            proc.set_breakpoint(pc)?;
-                            self.watch_bps.push(pc);
-                        }
-                        self.watch_points.insert(pc);
-                    }
+                    self.watch(proc, &at)?;
                 }
                 Action::Exempt { g, ret, .. } if !self.valid_catch(proc, pcln, ret) => {
                     tracing::debug!(g, ret, "no breakpoint at a doubtful address; asking at its next prologue");
                     request_prologue_preemption(proc, &sl, g)?;
                 }
-                Action::Exempt { g, start_pc, ret } => {
+                Action::Exempt { g, start_pc, ret, .. } => {
                     // isSystemGoroutine (runtime/traceback.go) decides by
                     // g.startpc: pointing it into package runtime makes the
                     // scheduler run the goroutine while user scheduling is
@@ -585,6 +584,12 @@ impl Freezer {
                         proc.set_breakpoint(ret)?;
                         self.bps.push(ret);
                     }
+                    // A runtime error while exempt (a send on a channel
+                    // the call closed...) makes it run deferred calls from
+                    // gopanic, and a recover() resumes it elsewhere than
+                    // `ret`: watched there too.
+                    let panics = self.facts.panic_callback_calls.clone();
+                    self.watch(proc, &panics)?;
                 }
             }
         }
@@ -609,7 +614,7 @@ impl Freezer {
         self.exempt.remove(&g);
         tracing::debug!(g, tid, pc, "exempt goroutine back at its breakpoint");
         self.settle_override(proc, g, start_pc)?;
-        if !self.exempt.values().any(|&(_, r)| r == pc) && !self.watch_points.contains(&pc) {
+        if !self.exempt.values().any(|&(_, r)| r == pc) && !self.watch_points.contains(&pc) && self.bps.contains(&pc) {
             proc.remove_breakpoint(pc)?;
             self.bps.retain(|&b| b != pc);
         }
@@ -626,7 +631,7 @@ impl Freezer {
             let regs = proc.regs(tid)?;
             let frames = unwind(proc, pcln, UnwindStart { pc: regs.pc(), sp: regs.sp(), bp: regs.bp() }, 64);
             match self.catch(pcln, &frames) {
-                Catch::Return(ret) => action = Action::Exempt { g, start_pc, ret },
+                Catch::Return(ret) => action = Action::Exempt { g, start_pc, ret, may_run: true },
                 Catch::CallsUser(ret) => action = Action::Watch { g, ret },
                 _ => tracing::debug!(g, pc, "exempt goroutine back in user code where it cannot be preempted"),
             }
@@ -654,19 +659,36 @@ impl Freezer {
         c
     }
 
-    /// Whether `pc` is a breakpoint of the freezer's own (catch points of
-    /// exempt goroutines, watch points).
+    /// Breakpoints (set unless one is there already) at which goroutines
+    /// entering user code are stopped (see [`Self::watch_hit`]).
+    fn watch(&mut self, proc: &mut Process, at: &[u64]) -> Result<(), FreezeError> {
+        for &pc in at {
+            if self.watch_points.contains(&pc) {
+                continue;
+            }
+            if !proc.has_breakpoint(pc) {
+                proc.set_breakpoint(pc)?;
+                self.watch_bps.push(pc);
+            }
+            self.watch_points.insert(pc);
+        }
+        Ok(())
+    }
+
+    /// Whether a stop at `pc` concerns the freezer: a catch point of an
+    /// exempt goroutine (even where a breakpoint of someone else's was
+    /// already, and so not set by the freezer), a watch point.
     fn owns_bp(&self, pc: u64) -> bool {
-        self.bps.contains(&pc) || self.watch_points.contains(&pc)
+        self.bps.contains(&pc) || self.watch_points.contains(&pc) || self.exempt.values().any(|&(_, r)| r == pc)
     }
 
     /// A thread stopped at one of the freezer's breakpoints.
     fn on_freezer_bp(&mut self, proc: &mut Process, pcln: &Pclntab, tid: Tid, pc: u64) -> Result<(), FreezeError> {
+        // Each checks whose goroutine it is: an exempt one back at its
+        // catch point, a watched or exempt one entering user code.
+        self.exempt_returned(proc, pcln, tid, pc)?;
         if self.watch_points.contains(&pc) {
             self.watch_hit(proc, pcln, tid, pc)?;
-        }
-        if self.bps.contains(&pc) {
-            self.exempt_returned(proc, pcln, tid, pc)?;
         }
         Ok(())
     }
@@ -680,11 +702,14 @@ impl Freezer {
         let layout = self.facts.layout.clone();
         let Ok(regs) = proc.regs(tid) else { return Ok(()) };
         let Ok(Some(g)) = thread_goroutine_addr(proc, &layout, regs.fs_base()) else { return Ok(()) };
-        if Some(g) == self.call_g || self.family.contains_key(&g) || self.exempt.contains_key(&g) || self.overridden.contains(&g) {
+        if Some(g) == self.call_g || self.family.contains_key(&g) {
             return Ok(());
         }
         let gr = read_goroutine(proc, &layout, g).map_err(|e| FreezeError::Failed(e.to_string()))?;
-        if !self.is_user_start(pcln, gr.start_pc) {
+        // An exempt goroutine's own start function is the one it had.
+        let exempt = self.exempt.get(&g).copied();
+        let start_pc = exempt.map_or(gr.start_pc, |(orig, _)| orig);
+        if !self.is_user_start(pcln, start_pc) {
             return Ok(());
         }
         if self.facts.user_callback_calls.contains(&pc) {
@@ -699,7 +724,17 @@ impl Freezer {
                 return Ok(());
             }
         }
-        tracing::debug!(g, tid, pc, "watched goroutine entering user code");
+        tracing::debug!(g, tid, pc, exempt = exempt.is_some(), "watched goroutine entering user code");
+        if let Some((orig, ret)) = exempt {
+            // Through a deferred call or a recover: it will not reach its
+            // catch point first. A user goroutine again, stopped here.
+            self.exempt.remove(&g);
+            self.settle_override(proc, g, orig)?;
+            if !self.exempt.values().any(|&(_, r)| r == ret) && !self.watch_points.contains(&ret) && self.bps.contains(&ret) {
+                proc.remove_breakpoint(ret)?;
+                self.bps.retain(|&b| b != ret);
+            }
+        }
         let action = self.stop_here(proc, pcln, tid, g, gr.stack_lo)?;
         self.apply(proc, pcln, &[action])
     }
@@ -791,7 +826,7 @@ impl Freezer {
     /// A goroutine of the call's family gets a startpc in package runtime
     /// (isSystemGoroutine), so the scheduler runs it while user scheduling
     /// is off; the original is restored at the thaw.
-    fn spawned(&mut self, proc: &mut Process, tid: Tid) -> Result<(), FreezeError> {
+    fn spawned(&mut self, proc: &mut Process, pcln: &Pclntab, tid: Tid) -> Result<(), FreezeError> {
         let regs = proc.regs(tid)?;
         let Ok(Some(creator)) = thread_goroutine_addr(proc, &self.facts.layout, regs.fs_base()) else { return Ok(()) };
         let newg = regs.rax();
@@ -802,6 +837,13 @@ impl Freezer {
         // overridden again.
         let orig = proc.read_u64(newg + self.facts.layout.g_startpc)?;
         if orig == self.facts.sched_enable_user && self.overridden.contains(&newg) {
+            return Ok(());
+        }
+        if !self.is_user_start(pcln, orig) {
+            // A runtime goroutine (GC workers...): scheduled anyway, and
+            // counted as a system goroutine from its creation on (its
+            // startpc stays; its own goroutines are the call's too).
+            self.family.insert(newg, 0);
             return Ok(());
         }
         self.override_startpc(proc, newg)?;
@@ -940,7 +982,7 @@ impl Freezer {
                     let start = UnwindStart { pc: g.syscall_pc, sp: g.syscall_sp, bp: g.sched_bp };
                     if let Some(ret) = internal_return(proc, pcln, start) {
                         tracing::debug!(g = g.id, ret, "exempt (runtime system call)");
-                        out.push(Action::Exempt { g: g.addr, start_pc: g.start_pc, ret });
+                        out.push(Action::Exempt { g: g.addr, start_pc: g.start_pc, ret, may_run: false });
                     }
                 }
                 (GStatus::Syscall, _) => {}
@@ -962,9 +1004,9 @@ impl Freezer {
                         match self.catch(pcln, &frames) {
                             Catch::Here(ret) => {
                                 self.resume_points.insert(ret);
-                                out.push(Action::Exempt { g: g.addr, start_pc: g.start_pc, ret });
+                                out.push(Action::Exempt { g: g.addr, start_pc: g.start_pc, ret, may_run: true });
                             }
-                            Catch::Return(ret) => out.push(Action::Exempt { g: g.addr, start_pc: g.start_pc, ret }),
+                            Catch::Return(ret) => out.push(Action::Exempt { g: g.addr, start_pc: g.start_pc, ret, may_run: true }),
                             Catch::CallsUser(ret) => out.push(Action::Watch { g: g.addr, ret }),
                             Catch::Unknown => out.push(Action::Retry { g: g.addr }),
                         }
@@ -987,9 +1029,9 @@ impl Freezer {
                         }
                         Catch::Here(ret) => {
                             self.resume_points.insert(ret);
-                            out.push(Action::Exempt { g: g.addr, start_pc: g.start_pc, ret });
+                            out.push(Action::Exempt { g: g.addr, start_pc: g.start_pc, ret, may_run: true });
                         }
-                        Catch::Return(ret) => out.push(Action::Exempt { g: g.addr, start_pc: g.start_pc, ret }),
+                        Catch::Return(ret) => out.push(Action::Exempt { g: g.addr, start_pc: g.start_pc, ret, may_run: true }),
                         Catch::CallsUser(ret) => out.push(Action::Watch { g: g.addr, ret }),
                         Catch::Unknown => out.push(Action::Retry { g: g.addr }),
                     }
@@ -1013,7 +1055,7 @@ impl Freezer {
                         Catch::Here(ret) | Catch::Return(ret) => {
                             self.resume_points.insert(g.sched_pc);
                             tracing::debug!(g = g.id, ret, "exempt (in flight)");
-                            out.push(Action::Exempt { g: g.addr, start_pc: g.start_pc, ret });
+                            out.push(Action::Exempt { g: g.addr, start_pc: g.start_pc, ret, may_run: true });
                         }
                         Catch::CallsUser(ret) => out.push(Action::Watch { g: g.addr, ret }),
                         Catch::Unknown => tracing::debug!(g = g.id, "in flight, unknown position"),
@@ -1026,7 +1068,7 @@ impl Freezer {
                             let fr: Vec<String> = unwind(proc, pcln, start, 12).iter().map(|f| format!("{}@{:#x}/{}", f.function.as_deref().unwrap_or("?"), f.pc, f.physical)).collect();
                             tracing::debug!(g = g.id, status = ?g.status, ret, ?fr, "exempt");
                         }
-                        out.push(Action::Exempt { g: g.addr, start_pc: g.start_pc, ret });
+                        out.push(Action::Exempt { g: g.addr, start_pc: g.start_pc, ret, may_run: false });
                     }
                     // Otherwise parked at user level: schedule() keeps it
                     // in sched.disable.runnable once it is ready.
@@ -1449,6 +1491,13 @@ impl Freezer {
                 Ok(StopEvent::Interrupted { .. }) => alone = false,
                 Ok(StopEvent::Exited { code }) => break Err(FreezeError::Exited(code)),
                 Ok(StopEvent::Killed { signal }) => break Err(FreezeError::Exited(128 + signal)),
+                // The idle thread itself at someone else's breakpoint (one
+                // in the runtime): resuming steps over it. Keeping the
+                // event would stop it for good.
+                Ok(StopEvent::Breakpoint { tid: t, .. }) if t == tid => {}
+                Ok(StopEvent::Trap { tid: t, pc }) if t == tid => {
+                    break Err(FreezeError::Failed(format!("schedEnableUser trapped at {pc:#x} on the idle thread")));
+                }
                 Ok(ev) => self.keep_foreign(proc, ev, &mut kept),
                 Err(e) => break Err(e.into()),
             }
@@ -2071,7 +2120,7 @@ impl CallHooks for FrozenCall<'_> {
         }
         if let StopEvent::Breakpoint { tid, pc } = *ev {
             if self.freezer.spawn_bps.contains(&pc) {
-                self.freezer.spawned(proc, tid)?;
+                self.freezer.spawned(proc, self.pcln, tid)?;
             }
             if self.freezer.owns_bp(pc) {
                 // An exempt or watched goroutine entering user code: freeze
