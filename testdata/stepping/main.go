@@ -57,7 +57,7 @@ func a(x int) int {
 //go:noinline
 func loop(n int) int {
 	sum := 0
-	for i := 0; i < n; i++ {
+	for i := 0; i < n; i++ { // BP:loop-head
 		sum = add(sum, i) // BP:loop
 	}
 	return sum // BP:loop-end

@@ -104,7 +104,7 @@ impl DebugInfo {
         })
     }
 
-    fn func_entry_at(&self, pc: u64) -> Option<(usize, &FuncEntry)> {
+    pub(crate) fn func_entry_at(&self, pc: u64) -> Option<(usize, &FuncEntry)> {
         let cu = self.cu_for_pc(pc)?;
         let funcs = self.cu_funcs(cu);
         let i = funcs.partition_point(|f| f.low <= pc).checked_sub(1)?;

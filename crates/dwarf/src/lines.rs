@@ -266,9 +266,27 @@ impl DebugInfo {
                     _ => return Err(no_code()),
                 }
             }
+            let pcs = self.first_per_block(pcs);
             return Ok(LineLookup { file: path.clone(), requested_line: line, line: l, pcs });
         }
         Err(no_code())
+    }
+
+    /// One pc per function and per inlined copy: the lowest of `pcs`
+    /// (sorted) in each. A line whose code the compiler split into several
+    /// blocks (a `for` header's init, condition and increment; a call
+    /// whose arguments are computed first) gets one breakpoint, at its
+    /// first statement, as Delve places it; a breakpoint at every block
+    /// stopped a `for` line twice per iteration.
+    fn first_per_block(&self, pcs: Vec<u64>) -> Vec<u64> {
+        let mut seen = HashSet::new();
+        pcs.into_iter()
+            .filter(|&pc| {
+                let func = self.func_entry_at(pc).map(|(_, f)| f.low);
+                let inlined = self.inline_chain(pc).first().map(|f| f.die);
+                seen.insert((func, inlined))
+            })
+            .collect()
     }
 }
 

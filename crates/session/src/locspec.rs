@@ -50,8 +50,8 @@ pub fn parse_int(s: &str) -> Option<u64> {
 /// Where a location spec resolved to.
 #[derive(Debug, Clone)]
 pub struct Resolved {
-    /// Every address: several for inlined copies and for a line split over
-    /// code blocks.
+    /// Every address: one per function and per inlined copy (a line split
+    /// over code blocks gets its first, as in Delve).
     pub addrs: Vec<u64>,
     pub file: Option<Arc<str>>,
     pub line: u32,

@@ -134,6 +134,28 @@ fn breakpoints_by_every_kind_of_location() {
     }
 }
 
+/// A line the compiler splits into several code blocks (a `for` header:
+/// init, condition, increment) gets one breakpoint, at its first
+/// statement, as Delve places it: it stops once per loop, not twice per
+/// iteration. Debug and optimized builds.
+#[test]
+fn for_loop_header_breaks_once() {
+    for tc in go_versions() {
+        for flavor in [Flavor::Debug, Flavor::Optimized] {
+            let bin = build("stepping", &tc, flavor);
+            let head = bp_line("stepping", "main.go", "loop-head");
+            let mut s = session(&bin, &[]);
+            let out = s.send(&format!("break main.go:{head}"));
+            assert!(out.contains("Breakpoint 1 set at") && out.contains("main.loop()"), "{tc} {flavor}: {out}");
+            assert!(!out.contains("locations"), "{tc} {flavor}: one location expected: {out}");
+            let out = s.send("continue");
+            assert!(out.contains(&format!("main.go:{head}")) && out.contains("total:1"), "{tc} {flavor}: {out}");
+            let out = s.send("continue");
+            assert!(out.contains("exited"), "{tc} {flavor}: the loop header stopped again: {out}");
+        }
+    }
+}
+
 #[test]
 fn conditions_and_hit_counts() {
     for tc in go_versions() {

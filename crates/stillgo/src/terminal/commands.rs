@@ -319,7 +319,7 @@ impl Repl {
             let _ = writeln!(s, "(line {from} has no code; the breakpoint moved to line {}, the next line with code)", bp.line);
         }
         if bp.addrs.len() > 1 {
-            let _ = writeln!(s, "({} locations: every inlined copy and code block of this location)", bp.addrs.len());
+            let _ = writeln!(s, "({} locations: every inlined copy and instantiation of this location)", bp.addrs.len());
         }
         Ok(s)
     }
