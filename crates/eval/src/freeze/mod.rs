@@ -614,10 +614,7 @@ impl Freezer {
         self.exempt.remove(&g);
         tracing::debug!(g, tid, pc, "exempt goroutine back at its breakpoint");
         self.settle_override(proc, g, start_pc)?;
-        if !self.exempt.values().any(|&(_, r)| r == pc) && !self.watch_points.contains(&pc) && self.bps.contains(&pc) {
-            proc.remove_breakpoint(pc)?;
-            self.bps.retain(|&b| b != pc);
-        }
+        self.release_catch_point(proc, pc)?;
         // A return address is normally an asynchronous safe point; inside
         // an unsafe sequence (a write barrier call's return) step to the
         // end of it first.
@@ -671,6 +668,16 @@ impl Freezer {
                 self.watch_bps.push(pc);
             }
             self.watch_points.insert(pc);
+        }
+        Ok(())
+    }
+
+    /// Removes the catch breakpoint at `pc` once no exempt goroutine waits
+    /// there, unless it is also a watch point or was not the freezer's.
+    fn release_catch_point(&mut self, proc: &mut Process, pc: u64) -> Result<(), FreezeError> {
+        if !self.exempt.values().any(|&(_, r)| r == pc) && !self.watch_points.contains(&pc) && self.bps.contains(&pc) {
+            proc.remove_breakpoint(pc)?;
+            self.bps.retain(|&b| b != pc);
         }
         Ok(())
     }
@@ -730,10 +737,7 @@ impl Freezer {
             // catch point first. A user goroutine again, stopped here.
             self.exempt.remove(&g);
             self.settle_override(proc, g, orig)?;
-            if !self.exempt.values().any(|&(_, r)| r == ret) && !self.watch_points.contains(&ret) && self.bps.contains(&ret) {
-                proc.remove_breakpoint(ret)?;
-                self.bps.retain(|&b| b != ret);
-            }
+            self.release_catch_point(proc, ret)?;
         }
         let action = self.stop_here(proc, pcln, tid, g, gr.stack_lo)?;
         self.apply(proc, pcln, &[action])
@@ -999,18 +1003,9 @@ impl Freezer {
                     } else if let Some(ctx) = self.interrupted_context(proc, &g, regs.fs_base(), regs.sp()) {
                         // In a signal handler or a vDSO call: caught where
                         // it returns to (the handler may still redirect it
-                        // into asyncPreempt, which is as good).
-                        let frames = unwind(proc, pcln, ctx, 64);
-                        match self.catch(pcln, &frames) {
-                            Catch::Here(ret) => {
-                                self.resume_points.insert(ret);
-                                out.push(Action::Exempt { g: g.addr, start_pc: g.start_pc, ret, may_run: true });
-                            }
-                            Catch::Return(ret) => out.push(Action::Exempt { g: g.addr, start_pc: g.start_pc, ret, may_run: true }),
-                            Catch::CallsUser(ret) => out.push(Action::Watch { g: g.addr, ret }),
-                            Catch::Unknown => out.push(Action::Retry { g: g.addr }),
-                        }
-                        continue;
+                        // into asyncPreempt, which is as good). Its pc is
+                        // not the thread's, so it is never stopped "here".
+                        ctx
                     } else {
                         // Letting it run to its next prologue may run user
                         // code: found by experiment (a counter moved by one
