@@ -1,4 +1,7 @@
-//! Go expression parsing and evaluation for stillgo.
+//! The Go expression language of stillgo: lexer, parser, evaluator, and
+//! the resolution of calls (what `call EXPR` must run). Evaluation reads
+//! the stopped program's memory and never runs its code; calls are run by
+//! `stillgo-world`, driven by the session.
 
 pub mod ast;
 pub mod lexer;
@@ -7,6 +10,5 @@ pub mod parser;
 pub use parser::{parse_expr, ParseError};
 pub mod eval;
 pub mod call;
-pub mod freeze;
 
 pub use eval::{eval_ast, eval_str, format_const, format_val, package_of, prepare_assignment, truthy, Const, EvalError, Scope, Val};

@@ -12,6 +12,7 @@ mod launch;
 mod mem;
 mod process;
 mod regs;
+pub mod sigframe;
 mod signals;
 mod sys;
 

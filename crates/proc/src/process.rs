@@ -364,6 +364,13 @@ impl Process {
         Ok(())
     }
 
+    /// Sends signal `sig` to thread `tid` of the program (tgkill): it is
+    /// delivered when the thread next runs, as any signal the program
+    /// receives (reported or passed according to the signal policy).
+    pub fn signal_thread(&self, tid: Tid, sig: i32) -> Result<(), ProcError> {
+        sys::tgkill(self.pid(), tid, sig).map_err(|errno| ProcError::Sys { op: "tgkill", tid, errno })
+    }
+
     pub fn interrupter(&self) -> Interrupter {
         Interrupter { shared: Arc::clone(&self.interrupt) }
     }

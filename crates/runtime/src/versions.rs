@@ -370,6 +370,17 @@ pub const DEBUG_CALL_RESTORE_MAX_STEPS: usize = 64;
 /// `typ == nil` the object is allocated without pointers (noscan).
 pub const MALLOCGC: &str = "runtime.mallocgc";
 
+/// Runtime functions that build map literals passed as call arguments, with
+/// word-sized arguments only, the same in 1.22 to 1.27 and in both map
+/// layouts: `makemap(t *maptype, hint int, h *hmap) *hmap`
+/// (runtime/map.go; runtime/map_swiss.go and internal/runtime/maps from
+/// 1.24), `mapassign(t *maptype, h *hmap, key unsafe.Pointer)
+/// unsafe.Pointer` (the value's slot) and `typedmemmove(typ *abi.Type, dst,
+/// src unsafe.Pointer)` (runtime/mbarrier.go).
+pub const MAKEMAP: &str = "runtime.makemap";
+pub const MAPASSIGN: &str = "runtime.mapassign";
+pub const TYPEDMEMMOVE: &str = "runtime.typedmemmove";
+
 /// Offset of `itab.Fun` (runtime/runtime2.go / internal/abi/iface.go:
 /// `Inter *InterfaceType; Type *Type; Hash uint32; Fun [1]uintptr`).
 pub const ITAB_FUN_OFFSET: u64 = 24;

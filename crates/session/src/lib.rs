@@ -9,8 +9,7 @@ pub mod program;
 pub mod source;
 mod stepping;
 mod call;
-mod freeze;
-pub use freeze::FreezeReport;
+pub use stillgo_world::{Blocked, BlockedChoice, FreezeReport};
 pub use call::{CallOptions, CallOutcome, CallValue};
 
 use std::collections::HashMap;
@@ -39,6 +38,26 @@ pub enum SessionError {
     Proc(#[from] stillgo_proc::ProcError),
     #[error("{0}")]
     Eval(#[from] stillgo_eval::EvalError),
+    /// A call could not be resolved (unknown callee, bad arguments).
+    #[error("{0}")]
+    Resolve(stillgo_eval::call::ResolveError),
+    /// An injected call failed (registers and stack of its thread restored).
+    #[error("{0}")]
+    Call(#[from] stillgo_world::CallError),
+    /// The other goroutines could not be frozen; nothing is left frozen.
+    #[error("{0}")]
+    Freeze(stillgo_world::FreezeError),
+    /// The thaw after a frozen call or step failed: the program may still be
+    /// frozen, and the user must decide (detach, kill).
+    #[error("{0}; the program may stay frozen: detach or kill it")]
+    MayStayFrozen(stillgo_world::FreezeError),
+    /// A frozen call waited on a frozen goroutine; the program was thawed so
+    /// the call could finish.
+    #[error(
+        "the call blocked while the other goroutines were frozen: goroutine {goroutine} {what}; the program was thawed so the call could finish{}",
+        if *discarded { " (its result is discarded: run it again with the world thawed to see it)" } else { "" }
+    )]
+    CallBlocked { goroutine: u64, what: String, discarded: bool },
     #[error("{0}")]
     BadLocation(String),
     #[error("the program has exited (status {0}); use restart to run it again")]
@@ -49,6 +68,15 @@ pub enum SessionError {
     NoDebugInfo,
     #[error("{0}")]
     Invalid(String),
+}
+
+impl From<stillgo_eval::call::ResolveError> for SessionError {
+    fn from(e: stillgo_eval::call::ResolveError) -> Self {
+        match e {
+            stillgo_eval::call::ResolveError::Eval(e) => SessionError::Eval(e),
+            other => SessionError::Resolve(other),
+        }
+    }
 }
 
 pub type Result<T, E = SessionError> = std::result::Result<T, E>;
@@ -144,10 +172,10 @@ pub struct Session {
     pc_cache: stack::PcCache,
     pub limits: Limits,
     pub last_stop: Option<Stop>,
-    /// `next`/`step`/`stepout` freeze every other goroutine (freeze.rs).
+    /// `next`/`step`/`stepout` freeze every other goroutine (stepping.rs, with stillgo_world::freeze::FrozenStep).
     pub freeze_steps: bool,
     /// What the freezer did during the last frozen step.
-    pub last_step_freeze: Option<freeze::FreezeReport>,
+    pub last_step_freeze: Option<FreezeReport>,
 }
 
 impl Session {
@@ -706,7 +734,7 @@ impl Session {
     pub(crate) fn run_until(
         &mut self,
         step_hit: &mut dyn FnMut(&mut Session, Tid, u64) -> bool,
-        mut hooks: Option<&mut dyn stillgo_eval::call::CallHooks>,
+        mut hooks: Option<&mut dyn stillgo_world::CallHooks>,
     ) -> Result<Stop> {
         loop {
             self.invalidate();

@@ -19,7 +19,7 @@ pub struct Program {
     pub layout: Option<Layout>,
     pub go_version: Option<GoVersion>,
     /// What frozen-world calls need, resolved at the first one.
-    pub(crate) freeze_facts: std::sync::OnceLock<Result<stillgo_eval::freeze::FreezeFacts, String>>,
+    pub(crate) freeze_facts: std::sync::OnceLock<Result<stillgo_world::FreezeFacts, stillgo_world::FreezeError>>,
 }
 
 impl Program {

@@ -13,6 +13,8 @@ use std::collections::HashSet;
 use iced_x86::{Decoder, DecoderOptions, FlowControl, Mnemonic};
 use stillgo_proc::Tid;
 
+use stillgo_world::freeze::FrozenStep;
+
 use crate::locspec::function_body_addr;
 use crate::{Result, Session, SessionError, Stop};
 
@@ -82,8 +84,71 @@ impl Session {
         self.step_plain(kind, None)
     }
 
+    /// A step during which only the stepping goroutine (and goroutines it
+    /// starts) run, every other user goroutine frozen
+    /// ([`stillgo_world::freeze::FrozenStep`]); everything is thawed when
+    /// the step ends, however it ends. A step blocked a second on a frozen
+    /// goroutine thaws the world and goes on (reported in
+    /// `last_step_freeze`). A goroutine that is not on a thread (parked,
+    /// selected by the user) steps unfrozen.
+    fn step_frozen(&mut self, kind: Kind) -> Result<Stop> {
+        let Some(goid) = self.selected_goroutine() else { return self.step_plain(kind, None) };
+        let g = self.find_goroutine(goid)?;
+        let mut tid = None;
+        for t in self.proc()?.threads() {
+            if self.goroutine_of_thread(t)? == Some(goid) {
+                tid = Some(t);
+                break;
+            }
+        }
+        let Some(tid) = tid else { return self.step_plain(kind, None) };
+        let facts = self.freeze_facts()?;
+        let bin = self.program.bin.clone();
+        let pcln = bin.pclntab();
+        self.invalidate();
+        // A Ctrl-C seen earlier is no request for this step.
+        self.proc_mut()?.interrupter().take_user_request();
+        let (mut frozen, began) = FrozenStep::begin(facts, self.proc_mut()?, pcln, tid);
+        let result = match began {
+            Ok(()) => match frozen.hooks(self.proc_mut()?, pcln, g.addr) {
+                Ok(mut hooks) => {
+                    let r = self.step_plain(kind, Some(&mut hooks));
+                    // Where the stepping goroutine stopped: that thread stays
+                    // put while the freezer finishes and thaws.
+                    self.invalidate();
+                    let now_tid = match r.as_ref() {
+                        Ok(Stop::StepDone { tid: t, .. } | Stop::Breakpoint { tid: t, .. }) => *t,
+                        _ => tid,
+                    };
+                    let finished = match self.proc.as_mut().filter(|p| p.is_alive()) {
+                        Some(p) => hooks.finish(p, now_tid),
+                        None => Ok(()),
+                    };
+                    match finished {
+                        Err(e) if !matches!(e, stillgo_world::FreezeError::Exited(_)) => Err(SessionError::MayStayFrozen(e)),
+                        _ => r,
+                    }
+                }
+                Err(e) => Err(e.into()),
+            },
+            Err(stillgo_world::FreezeError::Exited(code)) => {
+                self.program_exited(code);
+                Ok(Stop::Exited { code })
+            }
+            Err(e) => Err(SessionError::Freeze(e)),
+        };
+        self.invalidate();
+        let (report, thawed) = frozen.end(self.proc.as_mut(), pcln);
+        self.invalidate();
+        self.last_step_freeze = Some(report);
+        match thawed {
+            Err(stillgo_world::FreezeError::Exited(_)) | Ok(()) => result,
+            Err(e) => Err(SessionError::MayStayFrozen(e)),
+        }
+    }
+
     /// A step; `hooks` see the events of other goroutines (a frozen step).
-    pub(crate) fn step_plain(&mut self, kind: Kind, hooks: Option<&mut dyn stillgo_eval::call::CallHooks>) -> Result<Stop> {
+    pub(crate) fn step_plain(&mut self, kind: Kind, hooks: Option<&mut dyn stillgo_world::CallHooks>) -> Result<Stop> {
         let goroutine = self.selected_goroutine().ok_or_else(|| {
             SessionError::Invalid("no goroutine is selected (the Go runtime has not started yet?): use break and continue first".into())
         })?;

@@ -680,7 +680,7 @@ fn abi_layout_matches_compiler() {
                 if args.len() + results.len() != n {
                     continue;
                 }
-                let layout = stillgo_eval::call::layout(&reader, &args, &results).expect("layout");
+                let layout = stillgo_world::layout(&reader, &args, &results).expect("layout");
                 checked += 1;
                 if layout.size != f.args as u64 {
                     mismatches.push(format!("{name}: ours {} compiler {}", layout.size, f.args));

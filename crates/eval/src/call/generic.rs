@@ -29,7 +29,7 @@ use stillgo_dwarf::types::{Type, TypeKind};
 use stillgo_dwarf::{TypeId, VarKind, Variable};
 use stillgo_runtime::Value;
 
-use super::CallError;
+use super::ResolveError;
 use crate::ast::Expr;
 use crate::eval::{eval_ast, resolve_type_in, Const, Val};
 
@@ -117,16 +117,16 @@ fn head_matches(head: &str, base: &str) -> bool {
     head == base || head.strip_suffix(base).is_some_and(|p| p.ends_with('/'))
 }
 
-fn runtime_types_base(rs: &Resolver) -> Result<u64, CallError> {
+fn runtime_types_base(rs: &Resolver) -> Result<u64, ResolveError> {
     let r = rs.scope.reader;
-    let g = r.dwarf.global("runtime.firstmoduledata").ok_or_else(|| CallError::BadCall("runtime.firstmoduledata not found".into()))?;
+    let g = r.dwarf.global("runtime.firstmoduledata").ok_or_else(|| ResolveError::BadCall("runtime.firstmoduledata not found".into()))?;
     let md = Value::at(r.ty(g.ty)?, g.addr);
-    let types = r.field(&md, "types")?.ok_or_else(|| CallError::BadCall("moduledata.types not found".into()))?;
+    let types = r.field(&md, "types")?.ok_or_else(|| ResolveError::BadCall("moduledata.types not found".into()))?;
     Ok(r.read_u64_at(&types, 0)?)
 }
 
 /// The DWARF type of a runtime type descriptor.
-fn type_of_rtype(rs: &Resolver, rtype: u64) -> Result<Option<TypeId>, CallError> {
+fn type_of_rtype(rs: &Resolver, rtype: u64) -> Result<Option<TypeId>, ResolveError> {
     if rtype == 0 {
         return Ok(None);
     }
@@ -137,7 +137,7 @@ fn type_of_rtype(rs: &Resolver, rtype: u64) -> Result<Option<TypeId>, CallError>
 
 /// The type name of a DWARF type, seen through `.paramK` typedefs: the
 /// shape type's name (`[]go.shape.int`).
-fn shape_name(rs: &Resolver, t: &Arc<Type>) -> Result<String, CallError> {
+fn shape_name(rs: &Resolver, t: &Arc<Type>) -> Result<String, ResolveError> {
     match &t.kind {
         TypeKind::Typedef { target } if t.name.starts_with(".param") => Ok(rs.scope.reader.ty(*target)?.name.clone()),
         _ => Ok(t.name.clone()),
@@ -148,7 +148,7 @@ fn shape_name(rs: &Resolver, t: &Arc<Type>) -> Result<String, CallError> {
 /// shape of exactly that type, 1 for a type with the same memory layout
 /// and kinds (named types share the shape of their underlying type:
 /// `MyInt` runs as `go.shape.int`), 0 for no fit.
-fn shape_fit(rs: &Resolver, shape: &str, t: &Arc<Type>) -> Result<u8, CallError> {
+fn shape_fit(rs: &Resolver, shape: &str, t: &Arc<Type>) -> Result<u8, ResolveError> {
     let r = rs.scope.reader;
     let Some(s) = shape.strip_prefix(SHAPE_PREFIX) else { return Ok(0) };
     if s == t.name {
@@ -164,7 +164,7 @@ fn shape_fit(rs: &Resolver, shape: &str, t: &Arc<Type>) -> Result<u8, CallError>
 }
 
 /// Structural equality of two types as the machine code sees them.
-fn same_layout(rs: &Resolver, a: &Arc<Type>, b: &Arc<Type>, depth: u32) -> Result<bool, CallError> {
+fn same_layout(rs: &Resolver, a: &Arc<Type>, b: &Arc<Type>, depth: u32) -> Result<bool, ResolveError> {
     if depth > MAX_DEPTH {
         return Ok(false);
     }
@@ -173,7 +173,7 @@ fn same_layout(rs: &Resolver, a: &Arc<Type>, b: &Arc<Type>, depth: u32) -> Resul
     if ua.size != ub.size {
         return Ok(false);
     }
-    let sub = |x: TypeId, y: TypeId| -> Result<bool, CallError> { same_layout(rs, &r.ty(x)?, &r.ty(y)?, depth + 1) };
+    let sub = |x: TypeId, y: TypeId| -> Result<bool, ResolveError> { same_layout(rs, &r.ty(x)?, &r.ty(y)?, depth + 1) };
     Ok(match (&ua.kind, &ub.kind) {
         (TypeKind::Bool, TypeKind::Bool)
         | (TypeKind::Int, TypeKind::Int)
@@ -359,7 +359,7 @@ fn dwarf_signature(rs: &Resolver, name: &str) -> Option<(Vec<Variable>, Vec<Vari
 /// Replaces shape types by the concrete types of this instantiation: from
 /// the dictionary word a `.paramK` type names, else by substituting the
 /// type arguments for the shapes in the type's name.
-fn concretize(rs: &Resolver, dict: u64, shapes: &[String], targs: &[String], vars: &mut [Variable]) -> Result<(), CallError> {
+fn concretize(rs: &Resolver, dict: u64, shapes: &[String], targs: &[String], vars: &mut [Variable]) -> Result<(), ResolveError> {
     let r = rs.scope.reader;
     for v in vars.iter_mut() {
         if v.name == DICT_PARAM {
@@ -402,7 +402,7 @@ fn concretize(rs: &Resolver, dict: u64, shapes: &[String], targs: &[String], var
     Ok(())
 }
 
-fn instance(rs: &Resolver, name: &str, pc: u64, dict: u64, shapes: &[String], targs: &[String], display: String) -> Result<Option<Instance>, CallError> {
+fn instance(rs: &Resolver, name: &str, pc: u64, dict: u64, shapes: &[String], targs: &[String], display: String) -> Result<Option<Instance>, ResolveError> {
     let Some((mut params, mut results)) = dwarf_signature(rs, name) else { return Ok(None) };
     let is_method = split_generic(name).is_some_and(|(_, _, tail)| !tail.is_empty());
     // Optimized builds may leave the dictionary out of DWARF (Go 1.22 does
@@ -424,7 +424,7 @@ fn instance(rs: &Resolver, name: &str, pc: u64, dict: u64, shapes: &[String], ta
 /// argument frame the compiler recorded (`_func.args` in the pclntab):
 /// optimized builds may omit unused parameters, and a call laid out from an
 /// incomplete list would pass arguments in the wrong registers.
-fn check_frame(rs: &Resolver, name: &str, params: &[Variable], results: &[Variable], dict_at: usize) -> Result<(), CallError> {
+fn check_frame(rs: &Resolver, name: &str, params: &[Variable], results: &[Variable], dict_at: usize) -> Result<(), ResolveError> {
     let r = rs.scope.reader;
     let Some(f) = r.pcln.func_by_name(name) else { return Ok(()) };
     if f.args < 0 {
@@ -434,9 +434,9 @@ fn check_frame(rs: &Resolver, name: &str, params: &[Variable], results: &[Variab
     let mut args: Vec<Arc<Type>> = params.iter().map(|p| r.ty(p.ty)).collect::<Result<_, _>>()?;
     args.insert(dict_at.min(args.len()), uintptr);
     let res: Vec<Arc<Type>> = results.iter().map(|p| r.ty(p.ty)).collect::<Result<_, _>>()?;
-    let layout = super::abi::layout(r, &args, &res)?;
+    let layout = stillgo_world::layout(r, &args, &res)?;
     if layout.size != f.args as u64 {
-        return Err(CallError::Abi(format!(
+        return Err(ResolveError::Abi(format!(
             "the debug information of {name} does not describe all its parameters (argument frame {} bytes, the compiler's is {}; optimized build?)",
             layout.size, f.args
         )));
@@ -446,7 +446,7 @@ fn check_frame(rs: &Resolver, name: &str, params: &[Variable], results: &[Variab
 
 /// Picks, among instantiations with shape lists, the one fitting the type
 /// arguments best.
-fn best_fit<'c>(rs: &Resolver, cands: &'c [Candidate], targs: &[Arc<Type>]) -> Result<Option<&'c Candidate>, CallError> {
+fn best_fit<'c>(rs: &Resolver, cands: &'c [Candidate], targs: &[Arc<Type>]) -> Result<Option<&'c Candidate>, ResolveError> {
     let mut best: Option<(u32, &Candidate)> = None;
     for c in cands {
         if c.2.len() != targs.len() {
@@ -469,12 +469,12 @@ fn best_fit<'c>(rs: &Resolver, cands: &'c [Candidate], targs: &[Arc<Type>]) -> R
     Ok(best.map(|(_, c)| c))
 }
 
-fn resolve_targs(rs: &Resolver, names: &[String]) -> Result<Vec<Arc<Type>>, CallError> {
+fn resolve_targs(rs: &Resolver, names: &[String]) -> Result<Vec<Arc<Type>>, ResolveError> {
     names
         .iter()
         .map(|n| {
             resolve_type_in(rs.scope, &super::resolve::any_as_interface(n))
-                .map_err(|_| CallError::BadCall(format!("unknown type {n} in the type arguments")))
+                .map_err(|_| ResolveError::BadCall(format!("unknown type {n} in the type arguments")))
         })
         .collect()
 }
@@ -495,7 +495,7 @@ fn available(cands: &[Candidate]) -> String {
 /// A generic function called as `base(args)` (`main.Sum`, `p.Map`), or
 /// `base[explicit](args)`. None when the binary has no instantiation of
 /// that name.
-pub fn function(rs: &Resolver, base: &str, explicit: Option<&[Expr]>, args: &[Expr], ellipsis: bool) -> Result<Option<Instance>, CallError> {
+pub fn function(rs: &Resolver, base: &str, explicit: Option<&[Expr]>, args: &[Expr], ellipsis: bool) -> Result<Option<Instance>, ResolveError> {
     let cands = instantiations(rs, &|head, tail| tail.is_empty() && head_matches(head, base));
     let Some(first) = cands.first() else { return Ok(None) };
     let Some((head, _, _)) = split_generic(&first.0) else { return Ok(None) };
@@ -504,19 +504,19 @@ pub fn function(rs: &Resolver, base: &str, explicit: Option<&[Expr]>, args: &[Ex
     if let Some(ex) = explicit {
         let names: Vec<String> = ex
             .iter()
-            .map(|e| e.to_type().map(|t| super::resolve::type_text(rs, &t)).ok_or_else(|| CallError::BadCall(format!("{e} is not a type"))))
+            .map(|e| e.to_type().map(|t| super::resolve::type_text(rs, &t)).ok_or_else(|| ResolveError::BadCall(format!("{e} is not a type"))))
             .collect::<Result<_, _>>()?;
         let targs = resolve_targs(rs, &names)?;
         let Some((dict, display)) = dict_addr(rs, &pkg, &fname, &targs) else {
             let list: Vec<&str> = targs.iter().map(|t| t.name.as_str()).collect();
-            return Err(CallError::BadCall(format!(
+            return Err(ResolveError::BadCall(format!(
                 "{base}[{}] is not in the binary (only instantiations the program uses are compiled; it has {})",
                 list.join(","),
                 available(&cands)
             )));
         };
         let Some(c) = best_fit(rs, &cands, &targs)? else {
-            return Err(CallError::BadCall(format!("no code for {display} in the binary (it has {})", available(&cands))));
+            return Err(ResolveError::BadCall(format!("no code for {display} in the binary (it has {})", available(&cands))));
         };
         let targ_names: Vec<String> = targs.iter().map(|t| t.name.clone()).collect();
         return instance(rs, &c.0, c.1, dict, &c.2, &targ_names, display);
@@ -598,8 +598,8 @@ pub fn function(rs: &Resolver, base: &str, explicit: Option<&[Expr]>, args: &[Ex
     }
     match best {
         Some((_, i)) => Ok(Some(i)),
-        None if uninferred => Err(CallError::BadCall(format!("cannot infer the type arguments of {base}: give them explicitly ({base}[T](...))"))),
-        None => Err(CallError::BadCall(format!(
+        None if uninferred => Err(ResolveError::BadCall(format!("cannot infer the type arguments of {base}: give them explicitly ({base}[T](...))"))),
+        None => Err(ResolveError::BadCall(format!(
             "no instantiation of {base} in the binary fits these arguments (only instantiations the program uses are compiled; it has {})",
             available(&cands)
         ))),
@@ -609,7 +609,7 @@ pub fn function(rs: &Resolver, base: &str, explicit: Option<&[Expr]>, args: &[Ex
 /// Method `m` of the generic type named `type_name` (`main.Stack[int]`):
 /// the instantiation and whether its receiver is a pointer. None when the
 /// type is not generic or the binary has no such method.
-pub fn method(rs: &Resolver, type_name: &str, m: &str) -> Result<Option<(Instance, bool)>, CallError> {
+pub fn method(rs: &Resolver, type_name: &str, m: &str) -> Result<Option<(Instance, bool)>, ResolveError> {
     let Some((head, args, "")) = split_generic(type_name) else { return Ok(None) };
     let Some((pkg, tbase)) = split_package(head) else { return Ok(None) };
     let value_head = format!("{pkg}.{tbase}");

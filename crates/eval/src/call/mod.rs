@@ -1,32 +1,29 @@
-//! Injected function calls: `call f(args)` runs Go code in the stopped
-//! program through the runtime's debugger protocol (`runtime.debugCallV2`).
+//! Call resolution: from `f(args)` in a frame to what the program must
+//! run. Nothing here runs program code: the session hands the result to
+//! `stillgo-world`, which does.
 //!
-//! * [`abi`]: where each argument and result goes (ABIInternal, amd64).
-//! * [`resolve`]: from `f(args)` in a frame to a [`CallSpec`]: the callee
-//!   (function, method, interface method, closure, method value), the
-//!   argument bytes, the allocations they need (string literals...).
+//! * [`resolve`]: the callee (function, method, interface method, closure,
+//!   method value), the argument bytes, the heap objects they need (string
+//!   literals...), as a [`Prepared`] call.
 //! * [`generic`]: generic functions and methods (shape instantiations and
 //!   their dictionaries).
-//! * [`inject`]: the protocol state machine that runs one call on a thread.
+//! * [`nested`]: calls nested in an expression (`f(g(1)) + 1`), run
+//!   innermost first through a [`CallRunner`] the session provides.
 
-pub mod abi;
 pub mod generic;
-pub mod inject;
+pub mod nested;
 pub mod resolve;
 
-pub use abi::{layout, Assign, FrameLayout, Reg, RegPiece};
-pub use inject::{inject, inject_with, ArgValue, MAX_ROOTS, CallEnv, CallHooks, CallOutcome, CallResult, CallSpec, EventAction, RunAll};
-pub use resolve::{pointer_rtype, prepare, Alloc, MapInit, Prepared, Resolver, MAKEMAP, MAPASSIGN, TYPEDMEMMOVE};
+pub use nested::{run_calls, CallRunner, CallValue, Outcome};
+pub use resolve::{pointer_rtype, prepare, Prepared, Resolver};
 
-/// Why a call could not be made (or finished abnormally).
+/// Why a call could not be resolved.
 #[derive(Debug, Clone, thiserror::Error)]
-pub enum CallError {
+pub enum ResolveError {
     #[error("{0}")]
     Eval(#[from] crate::EvalError),
     #[error("{0}")]
     Runtime(#[from] stillgo_runtime::RuntimeError),
-    #[error("{0}")]
-    Proc(String),
     #[error("{0}")]
     Memory(#[from] stillgo_proc::MemoryError),
     /// The callee does not exist in the binary.
@@ -35,54 +32,22 @@ pub enum CallError {
     /// The call itself is malformed (argument count or types, nil callee).
     #[error("{0}")]
     BadCall(String),
+    /// Refused by the debugger: the call could corrupt the program (an
+    /// argument pointing into the goroutine's stack without `-unsafe`).
+    #[error("{0}")]
+    Refused(String),
     /// The ABI assignment failed (a type the debugger cannot lay out).
     #[error("cannot pass arguments: {0}")]
     Abi(String),
-    /// Refused before or by the runtime.
-    #[error("{0}")]
-    Refused(String),
-    /// The protocol went off the rails.
-    #[error("injected call failed: {0}")]
-    Protocol(String),
-    #[error("the program exited during the call (status {0})")]
-    Exited(i32),
 }
 
-impl From<stillgo_proc::ProcError> for CallError {
-    fn from(e: stillgo_proc::ProcError) -> Self {
-        CallError::Proc(e.to_string())
-    }
-}
-
-/// Explains the runtime's refusal strings (runtime/debugcall.go,
-/// `debugCallSystemStack` ... `debugCallUnsafePoint`, and
-/// `debugCallFrameTooLarge` in asm_amd64.s) with what the user can do.
-pub fn explain_refusal(reason: &str) -> String {
-    let hint = match reason {
-        "executing on Go runtime stack" => "the goroutine is on the system stack; step out to user code first",
-        "call from within the Go runtime" => "the goroutine is stopped inside the Go runtime; step out to user code first (stepout or a breakpoint in your code)",
-        "call not at safe point" => "the goroutine is stopped at an instruction where the runtime cannot start a call; step to the next line first",
-        "call from unknown function" => "the goroutine is stopped in code the runtime does not know (no Go function); step out to Go code first",
-        "call frame too large" => "the arguments and results need more than 64 KiB of stack; pass smaller values (pointers)",
-        _ => "",
-    };
-    if hint.is_empty() {
-        format!("the runtime refused the call: {reason}")
-    } else {
-        format!("the runtime refused the call: {reason} ({hint})")
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::explain_refusal;
-
-    #[test]
-    fn refusals_come_with_advice() {
-        assert!(explain_refusal("call from within the Go runtime").contains("step out to user code first"));
-        assert!(explain_refusal("call not at safe point").contains("step to the next line"));
-        assert!(explain_refusal("executing on Go runtime stack").contains("system stack"));
-        assert!(explain_refusal("call frame too large").contains("64 KiB"));
-        assert_eq!(explain_refusal("something new"), "the runtime refused the call: something new");
+impl From<stillgo_world::CallError> for ResolveError {
+    fn from(e: stillgo_world::CallError) -> Self {
+        match e {
+            stillgo_world::CallError::Abi(m) => ResolveError::Abi(m),
+            stillgo_world::CallError::Runtime(e) => ResolveError::Runtime(e),
+            stillgo_world::CallError::Memory(e) => ResolveError::Memory(e),
+            other => ResolveError::BadCall(other.to_string()),
+        }
     }
 }

@@ -9,69 +9,17 @@ use stillgo_dwarf::{VarKind, Variable};
 use stillgo_runtime::versions::{INTERFACETYPE_METHODS_LEN_OFFSET, ITAB_FUN_OFFSET};
 use stillgo_runtime::{Loc, Value};
 
-use super::abi::{layout, FrameLayout};
-use super::inject::{ArgValue, CallSpec};
-use super::CallError;
+use stillgo_world::{layout, Alloc, ArgValue, CallSpec, MapInit, PreparedCall};
+
+use super::ResolveError;
 use crate::ast::Expr;
 use crate::eval::{eval_ast, resolve_type_in, value_bytes_as, Const, Scope, Val};
-
-/// Memory the call needs in the program's heap before it can run (string
-/// literals, variadic argument arrays, values boxed in interfaces): one
-/// allocation of `data`, whose address is written at `offset` of argument
-/// `arg`; `inner` lists pointers inside `data` to patch as (position in
-/// data, offset in data they point to). `rtype` is the runtime type
-/// descriptor to allocate with, so the garbage collector scans the object
-/// (`data` is then one value or an array of that type); 0 allocates
-/// without pointers (bytes, or objects pointing only into themselves).
-///
-/// With `parent: Some(d)` the address goes at `offset` of the data of the
-/// allocation `d` places later in the list instead of into the argument
-/// (objects referenced from other new objects, e.g. values boxed in the
-/// elements of a variadic `...any`); children always come before their
-/// parent, so allocating in list order resolves every address.
-#[derive(Debug, Clone)]
-pub struct Alloc {
-    pub arg: usize,
-    pub offset: usize,
-    pub data: Vec<u8>,
-    pub inner: Vec<(usize, usize)>,
-    pub rtype: u64,
-    pub parent: Option<usize>,
-    /// A map literal: `data` is a staging area holding each entry's key
-    /// and value (in their memory layout, with their own allocations
-    /// patched in); the address patched into the argument or parent is
-    /// that of a new map filled from it by the runtime's own functions.
-    pub map: Option<MapInit>,
-}
-
-/// How to build a map from a staging area (see [`Alloc::map`]): for each
-/// entry, `runtime.mapassign(map_type, m, &key)` returns the value's slot
-/// and `runtime.typedmemmove(elem_type, slot, &value)` fills it, after
-/// `m = runtime.makemap(map_type, len, nil)`. These three have the same
-/// signatures with the bucket maps (runtime/map.go, Go 1.22-1.23) and the
-/// Swiss-table maps (runtime/map_swiss.go and
-/// internal/runtime/maps/runtime_swiss.go, Go 1.24 and later), where
-/// `map_type` is the map type's descriptor (`*maptype` /
-/// `*abi.SwissMapType` both start with the `abi.Type`), so the map is valid
-/// for whichever layout the program uses.
-#[derive(Debug, Clone)]
-pub struct MapInit {
-    pub map_type: u64,
-    pub elem_type: u64,
-    /// (key offset, value offset) in the staging data, per entry.
-    pub entries: Vec<(u64, u64)>,
-}
-
-/// Runtime functions that build map literals (see [`MapInit`]).
-pub const MAKEMAP: &str = "runtime.makemap";
-pub const MAPASSIGN: &str = "runtime.mapassign";
-pub const TYPEDMEMMOVE: &str = "runtime.typedmemmove";
 
 /// The runtime type descriptor of a pointer type (`unsafe.Pointer`,
 /// `*uint8`): allocating `n` times its size makes an array of `n` pointers
 /// the garbage collector scans, to hold the allocations of a call until
 /// the call references them.
-pub fn pointer_rtype(scope: &Scope) -> Result<u64, CallError> {
+pub fn pointer_rtype(scope: &Scope) -> Result<u64, ResolveError> {
     let r = scope.reader;
     for name in ["unsafe.Pointer", "*uint8", "*int", "*string"] {
         let Some(id) = r.dwarf.type_by_name(name) else { continue };
@@ -82,7 +30,7 @@ pub fn pointer_rtype(scope: &Scope) -> Result<u64, CallError> {
         let rs = Resolver { scope, symbol: &|_| None, stacks: Vec::new() };
         return runtime_type_addr(&rs, &t);
     }
-    Err(CallError::BadCall("no pointer type with a runtime type descriptor in the binary".into()))
+    Err(ResolveError::BadCall("no pointer type with a runtime type descriptor in the binary".into()))
 }
 
 /// Largest slice or array literal built for a call (elements, keyed
@@ -92,9 +40,7 @@ const MAX_LITERAL_LEN: usize = 1 << 20;
 /// A call ready to run once its allocations are made.
 #[derive(Debug, Clone)]
 pub struct Prepared {
-    pub spec: CallSpec,
-    pub layout: FrameLayout,
-    pub allocs: Vec<Alloc>,
+    pub call: PreparedCall,
     /// DWARF descriptions of the results (to name temporaries).
     pub result_vars: Vec<Variable>,
 }
@@ -128,14 +74,14 @@ struct Callee {
 const MAX_PROMOTION_DEPTH: u32 = 8;
 
 /// Resolves `func(args)` (`ellipsis` for `f(xs...)`) in the scope.
-pub fn prepare(rs: &Resolver, func: &Expr, args: &[Expr], ellipsis: bool) -> Result<Prepared, CallError> {
+pub fn prepare(rs: &Resolver, func: &Expr, args: &[Expr], ellipsis: bool) -> Result<Prepared, ResolveError> {
     let mut callee = callee(rs, func, args, ellipsis)?;
     let r = rs.scope.reader;
     // The dictionary of a generic instantiation is not one of the user's
     // arguments: set it aside and put it back in its ABI position below.
     if let Some(i) = callee.params.iter().position(|p| p.name == super::generic::DICT_PARAM) {
         if callee.dict.is_none() {
-            return Err(CallError::BadCall(format!("{} is a generic instantiation: call the generic function or method by its own name", callee.name)));
+            return Err(ResolveError::BadCall(format!("{} is a generic instantiation: call the generic function or method by its own name", callee.name)));
         }
         callee.params.remove(i);
     }
@@ -159,12 +105,12 @@ pub fn prepare(rs: &Resolver, func: &Expr, args: &[Expr], ellipsis: bool) -> Res
             None => args.len() != nparams || !arg_is_slice(rs, &args[nparams - 1]),
         };
     if ellipsis && (!last_is_slice || declared == Some(false)) {
-        return Err(CallError::BadCall(format!("cannot use ... in call to non-variadic {}", callee.name)));
+        return Err(ResolveError::BadCall(format!("cannot use ... in call to non-variadic {}", callee.name)));
     }
     let fixed = if variadic_pack { nparams - 1 } else { nparams };
     if args.len() < fixed || (!variadic_pack && args.len() > nparams) {
         let want: Vec<String> = param_types.iter().map(|t| t.name.clone()).collect();
-        return Err(CallError::BadCall(format!(
+        return Err(ResolveError::BadCall(format!(
             "{} arguments in call to {}: have {}, want ({})",
             if args.len() < fixed { "not enough" } else { "too many" },
             callee.name,
@@ -194,7 +140,7 @@ pub fn prepare(rs: &Resolver, func: &Expr, args: &[Expr], ellipsis: bool) -> Res
                 (args.get(i - recv).map(|e| e.to_string()).unwrap_or_else(|| "...".into()), format!("argument {}", callee.params.get(i - recv).map(|p| p.name.as_str()).unwrap_or("...")))
             };
             if let Some(path) = stack_pointer_in(r, &a.ty, &a.bytes, stack, &what, 0)? {
-                return Err(CallError::Refused(format!(
+                return Err(ResolveError::Refused(format!(
                     "cannot use {what} as {pname} of {}: {path} points to the goroutine's stack (stack object passed to escaping pointer): the function could keep it after the call, and the stack can move; use `call -unsafe` if it does not",
                     callee.name
                 )));
@@ -203,7 +149,7 @@ pub fn prepare(rs: &Resolver, func: &Expr, args: &[Expr], ellipsis: bool) -> Res
     }
     if let Some((dict, pos)) = callee.dict {
         if pos > arg_values.len() {
-            return Err(CallError::Abi(format!("{}: dictionary parameter after the last argument", callee.name)));
+            return Err(ResolveError::Abi(format!("{}: dictionary parameter after the last argument", callee.name)));
         }
         let uintptr = resolve_type_in(rs.scope, "uintptr")?;
         arg_values.insert(pos, ArgValue { ty: uintptr, bytes: dict.to_le_bytes().to_vec() });
@@ -218,10 +164,14 @@ pub fn prepare(rs: &Resolver, func: &Expr, args: &[Expr], ellipsis: bool) -> Res
     }
     let result_types: Vec<Arc<Type>> = results.iter().map(|(_, t)| t.clone()).collect();
     let layout = layout(r, &arg_types, &result_types)?;
+    let holder_rtype = if allocs.is_empty() { 0 } else { pointer_rtype(rs.scope)? };
     Ok(Prepared {
-        spec: CallSpec { name: callee.name, pc: callee.pc, context: callee.context, args: arg_values, results },
-        layout,
-        allocs,
+        call: PreparedCall {
+            spec: CallSpec { name: callee.name, pc: callee.pc, context: callee.context, args: arg_values, results },
+            layout,
+            allocs,
+            holder_rtype,
+        },
         result_vars: callee.results,
     })
 }
@@ -241,7 +191,7 @@ fn receiver_text(func: &Expr) -> String {
 /// that stores such a pointer in the heap leaves it dangling once the
 /// stack moves. Escape information is not in the binary, so every such
 /// argument is refused.
-fn stack_pointer_in(r: &stillgo_runtime::Reader, t: &Arc<Type>, bytes: &[u8], stack: (u64, u64), path: &str, depth: u32) -> Result<Option<String>, CallError> {
+fn stack_pointer_in(r: &stillgo_runtime::Reader, t: &Arc<Type>, bytes: &[u8], stack: (u64, u64), path: &str, depth: u32) -> Result<Option<String>, ResolveError> {
     if depth > 16 {
         return Ok(None);
     }
@@ -334,12 +284,12 @@ fn arg_is_slice(rs: &Resolver, e: &Expr) -> bool {
 }
 
 /// Evaluates one argument and converts it to the parameter's type.
-fn argument(rs: &Resolver, e: &Expr, pt: &Arc<Type>, idx: usize, pname: &str) -> Result<(ArgValue, Vec<Alloc>), CallError> {
+fn argument(rs: &Resolver, e: &Expr, pt: &Arc<Type>, idx: usize, pname: &str) -> Result<(ArgValue, Vec<Alloc>), ResolveError> {
     // Composite literals: slices are built in the program's heap, arrays
     // and structs are values (their string fields allocated).
     if let Expr::Composite { .. } = e {
         let (bytes, allocs) = element(rs, e, pt, idx, 0).map_err(|err| match err {
-            CallError::BadCall(m) => CallError::BadCall(format!("argument {pname}: {m}")),
+            ResolveError::BadCall(m) => ResolveError::BadCall(format!("argument {pname}: {m}")),
             other => other,
         })?;
         return Ok((ArgValue { ty: pt.clone(), bytes }, allocs));
@@ -362,13 +312,13 @@ fn argument(rs: &Resolver, e: &Expr, pt: &Arc<Type>, idx: usize, pname: &str) ->
         }
     };
     let (bytes, allocs) = to_param(rs, &v, pt, idx, 0).map_err(|err| match (err, &v) {
-        (CallError::Eval(crate::EvalError::Type(_)), Val::Const(c)) => CallError::BadCall(format!(
+        (ResolveError::Eval(crate::EvalError::Type(_)), Val::Const(c)) => ResolveError::BadCall(format!(
             "cannot use {} (untyped {} constant) as {} value in argument {pname}",
             crate::eval::format_const(c),
             const_kind(c),
             pt.name
         )),
-        (CallError::Eval(crate::EvalError::Type(m)), _) => CallError::BadCall(format!("argument {pname}: {m}")),
+        (ResolveError::Eval(crate::EvalError::Type(m)), _) => ResolveError::BadCall(format!("argument {pname}: {m}")),
         (other, _) => other,
     })?;
     Ok((ArgValue { ty: pt.clone(), bytes }, allocs))
@@ -376,7 +326,7 @@ fn argument(rs: &Resolver, e: &Expr, pt: &Arc<Type>, idx: usize, pname: &str) ->
 
 /// Bytes of `v` as a `pt`, plus allocations whose addresses go at
 /// `offset` + their own offset in argument `idx`.
-fn to_param(rs: &Resolver, v: &Val, pt: &Arc<Type>, idx: usize, offset: usize) -> Result<(Vec<u8>, Vec<Alloc>), CallError> {
+fn to_param(rs: &Resolver, v: &Val, pt: &Arc<Type>, idx: usize, offset: usize) -> Result<(Vec<u8>, Vec<Alloc>), ResolveError> {
     let r = rs.scope.reader;
     let pu = r.underlying(pt)?;
     match (v, &pu.kind) {
@@ -391,7 +341,7 @@ fn to_param(rs: &Resolver, v: &Val, pt: &Arc<Type>, idx: usize, offset: usize) -
             if let TypeKind::Interface { empty: xe } = xu.kind {
                 let b = r.read_bytes(x)?;
                 if b.len() != 16 {
-                    return Err(CallError::Abi(format!("interface value of {} bytes", b.len())));
+                    return Err(ResolveError::Abi(format!("interface value of {} bytes", b.len())));
                 }
                 if xe == *empty {
                     return Ok((b, vec![]));
@@ -404,7 +354,7 @@ fn to_param(rs: &Resolver, v: &Val, pt: &Arc<Type>, idx: usize, offset: usize) -
                     out.extend_from_slice(&b[8..16]);
                     return Ok((out, vec![]));
                 }
-                return Err(CallError::BadCall(format!("cannot use {} as {} without a type assertion", x.ty.name, pt.name)));
+                return Err(ResolveError::BadCall(format!("cannot use {} as {} without a type assertion", x.ty.name, pt.name)));
             }
             box_value(rs, x, pt, *empty, idx, offset)
         }
@@ -435,7 +385,7 @@ fn to_param(rs: &Resolver, v: &Val, pt: &Arc<Type>, idx: usize, offset: usize) -
             };
             Ok((out, vec![Alloc { arg: idx, offset: offset + 8, data, inner, rtype: 0, parent: None, map: None }]))
         }
-        (Val::Const(c), TypeKind::Interface { .. }) => Err(CallError::BadCall(format!(
+        (Val::Const(c), TypeKind::Interface { .. }) => Err(ResolveError::BadCall(format!(
             "cannot pass the constant {} as {}: give it a type with a variable",
             crate::eval::format_const(c),
             pt.name
@@ -447,7 +397,7 @@ fn to_param(rs: &Resolver, v: &Val, pt: &Arc<Type>, idx: usize, offset: usize) -
 /// A concrete value passed as an interface: `{type or itab, data}`, the
 /// data word pointing to a heap copy unless the type is pointer-shaped
 /// (runtime/iface.go, convT*: pointer-shaped values are stored directly).
-fn box_value(rs: &Resolver, x: &Value, it: &Arc<Type>, empty: bool, idx: usize, offset: usize) -> Result<(Vec<u8>, Vec<Alloc>), CallError> {
+fn box_value(rs: &Resolver, x: &Value, it: &Arc<Type>, empty: bool, idx: usize, offset: usize) -> Result<(Vec<u8>, Vec<Alloc>), ResolveError> {
     let r = rs.scope.reader;
     let rt = runtime_type_addr(rs, &x.ty)?;
     let w0 = if empty {
@@ -459,7 +409,7 @@ fn box_value(rs: &Resolver, x: &Value, it: &Arc<Type>, empty: bool, idx: usize, 
         match (rs.symbol)(&name) {
             Some(a) => a,
             None => find_itab(rs, rt, it)?.ok_or_else(|| {
-                CallError::BadCall(format!("cannot pass {} as {}: the program never converts one to the other, so there is no itab", x.ty.name, it.name))
+                ResolveError::BadCall(format!("cannot pass {} as {}: the program never converts one to the other, so there is no itab", x.ty.name, it.name))
             })?,
         }
     };
@@ -478,7 +428,7 @@ fn box_value(rs: &Resolver, x: &Value, it: &Arc<Type>, empty: bool, idx: usize, 
 
 /// The itab for (concrete type descriptor `rt`, interface `it`) in the
 /// runtime's itab table (see versions::ITAB_TABLE).
-fn find_itab(rs: &Resolver, rt: u64, it: &Arc<Type>) -> Result<Option<u64>, CallError> {
+fn find_itab(rs: &Resolver, rt: u64, it: &Arc<Type>) -> Result<Option<u64>, ResolveError> {
     use stillgo_runtime::versions::{ITAB_TABLE, ITAB_TABLE_ENTRIES_OFFSET, ITAB_TABLE_MAX_SIZE, ITAB_TABLE_SIZE_OFFSET, ITAB_TYPE_OFFSET};
     let r = rs.scope.reader;
     let inter = runtime_type_addr(rs, it)?;
@@ -507,12 +457,12 @@ fn find_itab(rs: &Resolver, rt: u64, it: &Arc<Type>) -> Result<Option<u64>, Call
 /// Address of a type's runtime descriptor: DWARF's `DW_AT_go_runtime_type`
 /// is an offset from `runtime.firstmoduledata.types`
 /// (cmd/link/internal/ld/dwarf.go).
-fn runtime_type_addr(rs: &Resolver, t: &Arc<Type>) -> Result<u64, CallError> {
+fn runtime_type_addr(rs: &Resolver, t: &Arc<Type>) -> Result<u64, ResolveError> {
     let r = rs.scope.reader;
-    let off = t.runtime_type.ok_or_else(|| CallError::BadCall(format!("type {} has no runtime type descriptor", t.name)))?;
-    let g = r.dwarf.global("runtime.firstmoduledata").ok_or_else(|| CallError::BadCall("runtime.firstmoduledata not found".into()))?;
+    let off = t.runtime_type.ok_or_else(|| ResolveError::BadCall(format!("type {} has no runtime type descriptor", t.name)))?;
+    let g = r.dwarf.global("runtime.firstmoduledata").ok_or_else(|| ResolveError::BadCall("runtime.firstmoduledata not found".into()))?;
     let md = Value::at(r.ty(g.ty)?, g.addr);
-    let types = r.field(&md, "types")?.ok_or_else(|| CallError::BadCall("moduledata.types not found".into()))?;
+    let types = r.field(&md, "types")?.ok_or_else(|| ResolveError::BadCall("moduledata.types not found".into()))?;
     let base = r.read_u64_at(&types, 0)?;
     Ok(if off >= base { off } else { base + off })
 }
@@ -522,7 +472,7 @@ fn runtime_type_addr(rs: &Resolver, t: &Arc<Type>) -> Result<u64, CallError> {
 /// `idx` (allocations it needs are patched there): composite literals
 /// (`T{...}`, and elided `{...}` inside them) are built here, anything else
 /// is evaluated.
-fn element(rs: &Resolver, e: &Expr, t: &Arc<Type>, idx: usize, offset: usize) -> Result<(Vec<u8>, Vec<Alloc>), CallError> {
+fn element(rs: &Resolver, e: &Expr, t: &Arc<Type>, idx: usize, offset: usize) -> Result<(Vec<u8>, Vec<Alloc>), ResolveError> {
     let r = rs.scope.reader;
     let Expr::Composite { ty, elems, .. } = e else {
         let v = eval_ast(e, rs.scope)?;
@@ -535,7 +485,7 @@ fn element(rs: &Resolver, e: &Expr, t: &Arc<Type>, idx: usize, offset: usize) ->
             return composite_in_interface(rs, e, &lt, t, empty, idx, offset);
         }
         if lt.name != t.name {
-            return Err(CallError::BadCall(format!("cannot use {e} (type {}) as type {}", lt.name, t.name)));
+            return Err(ResolveError::BadCall(format!("cannot use {e} (type {}) as type {}", lt.name, t.name)));
         }
     }
     match &u.kind {
@@ -566,16 +516,16 @@ fn element(rs: &Resolver, e: &Expr, t: &Arc<Type>, idx: usize, offset: usize) ->
             let mut allocs = Vec::new();
             for (i, el) in elems.iter().enumerate() {
                 let f = match &el.key {
-                    Some(Expr::Ident(k)) => fields.iter().find(|f| f.name == k.name).ok_or_else(|| CallError::BadCall(format!("unknown field {} in {}", k.name, t.name)))?,
-                    Some(k) => return Err(CallError::BadCall(format!("invalid field name {k} in {}", t.name))),
-                    None => fields.get(i).ok_or_else(|| CallError::BadCall(format!("too many values in {}", t.name)))?,
+                    Some(Expr::Ident(k)) => fields.iter().find(|f| f.name == k.name).ok_or_else(|| ResolveError::BadCall(format!("unknown field {} in {}", k.name, t.name)))?,
+                    Some(k) => return Err(ResolveError::BadCall(format!("invalid field name {k} in {}", t.name))),
+                    None => fields.get(i).ok_or_else(|| ResolveError::BadCall(format!("too many values in {}", t.name)))?,
                 };
                 let ft = r.ty(f.ty)?;
                 let o = f.offset as usize;
                 let (b, a) = element(rs, &el.value, &ft, idx, offset + o)?;
                 bytes
                     .get_mut(o..o + b.len())
-                    .ok_or_else(|| CallError::Abi(format!("field {} outside {}", f.name, t.name)))?
+                    .ok_or_else(|| ResolveError::Abi(format!("field {} outside {}", f.name, t.name)))?
                     .copy_from_slice(&b);
                 allocs.extend(a);
             }
@@ -585,37 +535,37 @@ fn element(rs: &Resolver, e: &Expr, t: &Arc<Type>, idx: usize, offset: usize) ->
             let (kt, vt) = (r.ty(*key)?, r.ty(*value)?);
             map_literal(rs, elems, t, &kt, &vt, idx, offset)
         }
-        _ => Err(CallError::BadCall(format!("invalid composite literal type {}", t.name))),
+        _ => Err(ResolveError::BadCall(format!("invalid composite literal type {}", t.name))),
     }
 }
 
 /// The elements of a slice or array literal by index (`[]int{2: 5, 7}` is
 /// `[0, 0, 5, 7]`): keys are constant indexes, unkeyed elements follow the
 /// previous one (the Go spec, "Composite literals"). `len` bounds arrays.
-fn keyed_items<'e>(rs: &Resolver, elems: &'e [crate::ast::Element], len: Option<u64>) -> Result<Vec<Option<&'e Expr>>, CallError> {
+fn keyed_items<'e>(rs: &Resolver, elems: &'e [crate::ast::Element], len: Option<u64>) -> Result<Vec<Option<&'e Expr>>, ResolveError> {
     let mut items: Vec<Option<&Expr>> = Vec::new();
     let mut next = 0usize;
     for el in elems {
         let i = match &el.key {
             None => next,
             Some(k) => match eval_ast(k, rs.scope)? {
-                Val::Const(Const::Int(v)) => usize::try_from(v).map_err(|_| CallError::BadCall(format!("index {k} must be a non-negative integer constant")))?,
-                _ => return Err(CallError::BadCall(format!("index {k} must be a non-negative integer constant"))),
+                Val::Const(Const::Int(v)) => usize::try_from(v).map_err(|_| ResolveError::BadCall(format!("index {k} must be a non-negative integer constant")))?,
+                _ => return Err(ResolveError::BadCall(format!("index {k} must be a non-negative integer constant"))),
             },
         };
         if let Some(n) = len {
             if i as u64 >= n {
-                return Err(CallError::BadCall(format!("array index {i} out of bounds [0:{n}]")));
+                return Err(ResolveError::BadCall(format!("array index {i} out of bounds [0:{n}]")));
             }
         }
         if i >= MAX_LITERAL_LEN {
-            return Err(CallError::BadCall(format!("index {i} is too large for a literal passed to a call (limit {MAX_LITERAL_LEN})")));
+            return Err(ResolveError::BadCall(format!("index {i} is too large for a literal passed to a call (limit {MAX_LITERAL_LEN})")));
         }
         if items.len() <= i {
             items.resize(i + 1, None);
         }
         if items[i].is_some() {
-            return Err(CallError::BadCall(format!("duplicate index {i} in array or slice literal")));
+            return Err(ResolveError::BadCall(format!("duplicate index {i} in array or slice literal")));
         }
         items[i] = Some(&el.value);
         next = i + 1;
@@ -626,11 +576,11 @@ fn keyed_items<'e>(rs: &Resolver, elems: &'e [crate::ast::Element], len: Option<
 /// `map[K]V{k: v, ...}`: keys and values are laid out in a staging
 /// allocation the session turns into a map with the runtime's functions
 /// (see [`MapInit`]).
-fn map_literal(rs: &Resolver, elems: &[crate::ast::Element], t: &Arc<Type>, kt: &Arc<Type>, vt: &Arc<Type>, idx: usize, offset: usize) -> Result<(Vec<u8>, Vec<Alloc>), CallError> {
+fn map_literal(rs: &Resolver, elems: &[crate::ast::Element], t: &Arc<Type>, kt: &Arc<Type>, vt: &Arc<Type>, idx: usize, offset: usize) -> Result<(Vec<u8>, Vec<Alloc>), ResolveError> {
     let map_type = runtime_type_addr(rs, t)?;
     let elem_type = runtime_type_addr(rs, vt)?;
     if elems.len() > MAX_LITERAL_LEN {
-        return Err(CallError::BadCall(format!("map literal with more than {MAX_LITERAL_LEN} entries")));
+        return Err(ResolveError::BadCall(format!("map literal with more than {MAX_LITERAL_LEN} entries")));
     }
     let (ks, vs) = (kt.size.div_ceil(8) * 8, vt.size.div_ceil(8) * 8);
     let stride = (ks + vs).max(8) as usize;
@@ -639,7 +589,7 @@ fn map_literal(rs: &Resolver, elems: &[crate::ast::Element], t: &Arc<Type>, kt: 
     let mut entries = Vec::with_capacity(elems.len());
     for (i, el) in elems.iter().enumerate() {
         let Some(k) = &el.key else {
-            return Err(CallError::BadCall(format!("missing key in map literal of type {}", t.name)));
+            return Err(ResolveError::BadCall(format!("missing key in map literal of type {}", t.name)));
         };
         let (ko, vo) = (i * stride, i * stride + ks as usize);
         let (kb, ka) = element(rs, k, kt, idx, ko)?;
@@ -719,12 +669,12 @@ pub(super) fn any_as_interface(ty: &str) -> String {
 
 /// A composite literal of type `lt` passed as interface `it`: the value is
 /// built in a heap object of its own type, the interface points to it.
-fn composite_in_interface(rs: &Resolver, e: &Expr, lt: &Arc<Type>, it: &Arc<Type>, empty: bool, idx: usize, offset: usize) -> Result<(Vec<u8>, Vec<Alloc>), CallError> {
+fn composite_in_interface(rs: &Resolver, e: &Expr, lt: &Arc<Type>, it: &Arc<Type>, empty: bool, idx: usize, offset: usize) -> Result<(Vec<u8>, Vec<Alloc>), ResolveError> {
     let rt = runtime_type_addr(rs, lt)?;
     let w0 = if empty {
         rt
     } else {
-        find_itab(rs, rt, it)?.ok_or_else(|| CallError::BadCall(format!("cannot pass {} as {}: the program has no itab for them", lt.name, it.name)))?
+        find_itab(rs, rt, it)?.ok_or_else(|| ResolveError::BadCall(format!("cannot pass {} as {}: the program has no itab for them", lt.name, it.name)))?
     };
     let mut out = w0.to_le_bytes().to_vec();
     // A map is pointer-shaped: the interface's data word is the map itself
@@ -747,16 +697,16 @@ fn composite_in_interface(rs: &Resolver, e: &Expr, lt: &Arc<Type>, it: &Arc<Type
     Ok((out, allocs))
 }
 
-fn pack_variadic(rs: &Resolver, args: &[Expr], st: &Arc<Type>, idx: usize) -> Result<(ArgValue, Vec<Alloc>), CallError> {
+fn pack_variadic(rs: &Resolver, args: &[Expr], st: &Arc<Type>, idx: usize) -> Result<(ArgValue, Vec<Alloc>), ResolveError> {
     let items: Vec<Option<&Expr>> = args.iter().map(Some).collect();
     pack_slice(rs, &items, st, idx)
 }
 
 /// A new slice of type `st` holding `args` (None: the zero value).
-fn pack_slice(rs: &Resolver, args: &[Option<&Expr>], st: &Arc<Type>, idx: usize) -> Result<(ArgValue, Vec<Alloc>), CallError> {
+fn pack_slice(rs: &Resolver, args: &[Option<&Expr>], st: &Arc<Type>, idx: usize) -> Result<(ArgValue, Vec<Alloc>), ResolveError> {
     let r = rs.scope.reader;
     let su = r.underlying(st)?;
-    let TypeKind::Slice { elem } = su.kind else { return Err(CallError::Abi("variadic parameter is not a slice".into())) };
+    let TypeKind::Slice { elem } = su.kind else { return Err(ResolveError::Abi("variadic parameter is not a slice".into())) };
     let et = r.ty(elem)?;
     let esize = et.size as usize;
     let mut data = vec![0u8; esize * args.len()];
@@ -822,10 +772,10 @@ fn u64_le(b: &[u8]) -> u64 {
 
 /// Copies `src` into `dst` at `off`, refusing values of the wrong size
 /// (a value read from the target whose bytes do not match its type).
-fn put(dst: &mut [u8], off: usize, src: &[u8]) -> Result<(), CallError> {
+fn put(dst: &mut [u8], off: usize, src: &[u8]) -> Result<(), ResolveError> {
     let len = dst.len();
     dst.get_mut(off..off + src.len())
-        .ok_or_else(|| CallError::Abi(format!("a {}-byte value does not fit at offset {off} of {len} bytes", src.len())))?
+        .ok_or_else(|| ResolveError::Abi(format!("a {}-byte value does not fit at offset {off} of {len} bytes", src.len())))?
         .copy_from_slice(src);
     Ok(())
 }
@@ -936,7 +886,7 @@ fn function_name_of(rs: &Resolver, e: &Expr) -> Option<String> {
     }
 }
 
-fn callee(rs: &Resolver, func: &Expr, args: &[Expr], ellipsis: bool) -> Result<Callee, CallError> {
+fn callee(rs: &Resolver, func: &Expr, args: &[Expr], ellipsis: bool) -> Result<Callee, ResolveError> {
     match func {
         Expr::Paren { expr, .. } => callee(rs, expr, args, ellipsis),
         Expr::Ident(id) if !is_local(rs, &id.name) => {
@@ -948,7 +898,7 @@ fn callee(rs: &Resolver, func: &Expr, args: &[Expr], ellipsis: bool) -> Result<C
                     Ok(Val::Value(v)) => func_value(rs, &v, &id.name),
                     _ => match super::generic::function(rs, &full, None, args, ellipsis)? {
                         Some(inst) => Ok(generic_callee(inst)),
-                        None => Err(CallError::UnknownFunction(full)),
+                        None => Err(ResolveError::UnknownFunction(full)),
                     },
                 },
             }
@@ -958,7 +908,7 @@ fn callee(rs: &Resolver, func: &Expr, args: &[Expr], ellipsis: bool) -> Result<C
             let full = function_name_of(rs, expr).unwrap_or_default();
             match super::generic::function(rs, &full, Some(indices), args, ellipsis)? {
                 Some(inst) => Ok(generic_callee(inst)),
-                None => Err(CallError::UnknownFunction(format!("{full} (no generic function of that name in the binary)"))),
+                None => Err(ResolveError::UnknownFunction(format!("{full} (no generic function of that name in the binary)"))),
             }
         }
         Expr::Selector { expr: base, sel, .. } => {
@@ -975,13 +925,13 @@ fn callee(rs: &Resolver, func: &Expr, args: &[Expr], ellipsis: bool) -> Result<C
                     }
                     // Not a package function: maybe a package variable.
                     if eval_ast(base, rs.scope).is_err() {
-                        return Err(CallError::UnknownFunction(full));
+                        return Err(ResolveError::UnknownFunction(full));
                     }
                 }
             }
             let v = match eval_ast(base, rs.scope)? {
                 Val::Value(v) => v,
-                Val::Const(c) => return Err(CallError::BadCall(format!("{} has no method {}", crate::eval::format_const(&c), sel.name))),
+                Val::Const(c) => return Err(ResolveError::BadCall(format!("{} has no method {}", crate::eval::format_const(&c), sel.name))),
             };
             if let Some(c) = method(rs, &v, &sel.name, &base.to_string(), 0)? {
                 return Ok(c);
@@ -989,12 +939,12 @@ fn callee(rs: &Resolver, func: &Expr, args: &[Expr], ellipsis: bool) -> Result<C
             // A field of func type.
             match eval_ast(func, rs.scope) {
                 Ok(Val::Value(fv)) => func_value(rs, &fv, &func.to_string()),
-                _ => Err(CallError::BadCall(format!("{base} (type {}) has no method {}", v.ty.name, sel.name))),
+                _ => Err(ResolveError::BadCall(format!("{base} (type {}) has no method {}", v.ty.name, sel.name))),
             }
         }
         other => match eval_ast(other, rs.scope)? {
             Val::Value(v) => func_value(rs, &v, &other.to_string()),
-            Val::Const(_) => Err(CallError::BadCall(format!("{other} is not a function"))),
+            Val::Const(_) => Err(ResolveError::BadCall(format!("{other} is not a function"))),
         },
     }
 }
@@ -1002,17 +952,17 @@ fn callee(rs: &Resolver, func: &Expr, args: &[Expr], ellipsis: bool) -> Result<C
 /// Calling a func value: the closure record's first word is the code
 /// pointer, the record itself goes in RDX (runtime/runtime2.go `funcval`;
 /// abi-internal.md: "RDX: closure context pointer").
-fn func_value(rs: &Resolver, v: &Value, what: &str) -> Result<Callee, CallError> {
+fn func_value(rs: &Resolver, v: &Value, what: &str) -> Result<Callee, ResolveError> {
     let r = rs.scope.reader;
     if !matches!(r.underlying(&v.ty)?.kind, TypeKind::Func) {
-        return Err(CallError::BadCall(format!("cannot call non-function {what} (type {})", v.ty.name)));
+        return Err(ResolveError::BadCall(format!("cannot call non-function {what} (type {})", v.ty.name)));
     }
     let closure = r.read_u64_at(v, 0)?;
     if closure == 0 {
-        return Err(CallError::BadCall(format!("cannot call {what}: it is a nil func value")));
+        return Err(ResolveError::BadCall(format!("cannot call {what}: it is a nil func value")));
     }
     let pc = r.mem.read_u64(closure)?;
-    let name = r.pcln.func_for_pc(pc).map(|f| f.name.to_string()).ok_or_else(|| CallError::BadCall(format!("{what} points to unknown code at {pc:#x}")))?;
+    let name = r.pcln.func_for_pc(pc).map(|f| f.name.to_string()).ok_or_else(|| ResolveError::BadCall(format!("{what} points to unknown code at {pc:#x}")))?;
     if let Some((_, params, results)) = signature(rs, &name) {
         return Ok(Callee { name, pc, context: Some(closure), receiver: None, params, results, dict: None });
     }
@@ -1027,7 +977,7 @@ fn func_value(rs: &Resolver, v: &Value, what: &str) -> Result<Callee, CallError>
             return Ok(Callee { name, pc, context: Some(closure), receiver: None, params, results, dict: None });
         }
     }
-    Err(CallError::UnknownFunction(format!("{name} (no debug information for its parameters)")))
+    Err(ResolveError::UnknownFunction(format!("{name} (no debug information for its parameters)")))
 }
 
 /// `pkg.T.M` and `pkg.(*T).M` for a type named `pkg.T`.
@@ -1041,7 +991,7 @@ fn method_names(type_name: &str, m: &str) -> Option<(String, String)> {
 /// Finds method `m` of value `v` (or of a value it embeds), with the
 /// receiver ready: the value itself for value receivers, its address for
 /// pointer receivers (taking it as Go does for addressable values).
-fn method(rs: &Resolver, v: &Value, m: &str, what: &str, depth: u32) -> Result<Option<Callee>, CallError> {
+fn method(rs: &Resolver, v: &Value, m: &str, what: &str, depth: u32) -> Result<Option<Callee>, ResolveError> {
     let r = rs.scope.reader;
     let u = r.underlying(&v.ty)?;
     if let TypeKind::Interface { empty } = u.kind {
@@ -1058,13 +1008,13 @@ fn method(rs: &Resolver, v: &Value, m: &str, what: &str, depth: u32) -> Result<O
     };
     // The receiver's address for a pointer method: the pointer itself, or
     // the address of the value (which must be in memory).
-    let receiver_addr = || -> Result<u64, CallError> {
+    let receiver_addr = || -> Result<u64, ResolveError> {
         Ok(match (&ptr, &target) {
             (Some((p, _)), _) => *p,
             (None, Some(t)) => match t.loc {
                 Loc::Memory(a) => a,
                 _ => {
-                    return Err(CallError::BadCall(format!(
+                    return Err(ResolveError::BadCall(format!(
                         "cannot call pointer method {m} on {what}: its address cannot be taken (it is not in memory)"
                     )))
                 }
@@ -1083,7 +1033,7 @@ fn method(rs: &Resolver, v: &Value, m: &str, what: &str, depth: u32) -> Result<O
         if let Some((inst, ptr_recv)) = super::generic::method(rs, &tname, m)? {
             let mut params = inst.params;
             if params.is_empty() || inst.dict_at != 1 {
-                return Err(CallError::Abi(format!("{} has no receiver in its debug information", inst.name)));
+                return Err(ResolveError::Abi(format!("{} has no receiver in its debug information", inst.name)));
             }
             let rp = params.remove(0);
             let rt = r.ty(rp.ty)?;
@@ -1092,7 +1042,7 @@ fn method(rs: &Resolver, v: &Value, m: &str, what: &str, depth: u32) -> Result<O
                 addr.to_le_bytes().to_vec()
             } else {
                 let Some(t) = target.clone() else {
-                    return Err(CallError::BadCall(format!("cannot call {what}.{m}: {what} is a nil pointer")));
+                    return Err(ResolveError::BadCall(format!("cannot call {what}.{m}: {what} is a nil pointer")));
                 };
                 r.read_bytes(&t)?
             };
@@ -1110,10 +1060,10 @@ fn method(rs: &Resolver, v: &Value, m: &str, what: &str, depth: u32) -> Result<O
     if let Some((vm, pm)) = method_names(&tname, m) {
         if let Some((pc, mut params, results)) = signature(rs, &vm) {
             let Some(t) = target.clone() else {
-                return Err(CallError::BadCall(format!("cannot call {what}.{m}: {what} is a nil pointer")));
+                return Err(ResolveError::BadCall(format!("cannot call {what}.{m}: {what} is a nil pointer")));
             };
             if params.is_empty() {
-                return Err(CallError::Abi(format!("{vm} has no receiver in its debug information")));
+                return Err(ResolveError::Abi(format!("{vm} has no receiver in its debug information")));
             }
             let rp = params.remove(0);
             let rt = r.ty(rp.ty)?;
@@ -1123,7 +1073,7 @@ fn method(rs: &Resolver, v: &Value, m: &str, what: &str, depth: u32) -> Result<O
         if let Some((pc, mut params, results)) = signature(rs, &pm) {
             let addr = receiver_addr()?;
             if params.is_empty() {
-                return Err(CallError::Abi(format!("{pm} has no receiver in its debug information")));
+                return Err(ResolveError::Abi(format!("{pm} has no receiver in its debug information")));
             }
             let rp = params.remove(0);
             let rt = r.ty(rp.ty)?;
@@ -1159,29 +1109,29 @@ fn method(rs: &Resolver, v: &Value, m: &str, what: &str, depth: u32) -> Result<O
 
 /// `i.M()` on an interface: dispatch through the itab like the compiled
 /// code does (`itab.Fun[k]` takes the data word as its receiver).
-fn interface_method(rs: &Resolver, v: &Value, empty: bool, m: &str, what: &str, depth: u32) -> Result<Callee, CallError> {
+fn interface_method(rs: &Resolver, v: &Value, empty: bool, m: &str, what: &str, depth: u32) -> Result<Callee, ResolveError> {
     let r = rs.scope.reader;
     if empty {
-        return Err(CallError::BadCall(format!("{what} (type {}) has no method {m}", v.ty.name)));
+        return Err(ResolveError::BadCall(format!("{what} (type {}) has no method {m}", v.ty.name)));
     }
     let tab = r.read_u64_at(v, 0)?;
     let data = r.read_u64_at(v, 8)?;
     if tab == 0 {
-        return Err(CallError::BadCall(format!("cannot call {what}.{m}: {what} is a nil interface")));
+        return Err(ResolveError::BadCall(format!("cannot call {what}.{m}: {what} is a nil interface")));
     }
     // The method receives the data word: a pointer to the dynamic value
     // (or the value itself when pointer-shaped), which may point into the
     // goroutine's stack when the value did not escape; refused like any
     // argument pointing there (see stack_pointer_in).
     if rs.stacks.iter().any(|&(lo, hi)| data >= lo && data < hi) {
-        return Err(CallError::Refused(format!(
+        return Err(ResolveError::Refused(format!(
             "cannot call {what}.{m}: the value in {what} is on the goroutine's stack (stack object passed to escaping pointer): the method could keep a pointer to it after the call, and the stack can move; use `call -unsafe` if it does not"
         )));
     }
     let inter = r.mem.read_u64(tab)?;
     let n = r.mem.read_u64(inter + INTERFACETYPE_METHODS_LEN_OFFSET)?;
     if n > 4096 {
-        return Err(CallError::BadCall(format!("{what}: implausible interface method count {n}")));
+        return Err(ResolveError::BadCall(format!("{what}: implausible interface method count {n}")));
     }
     let suffix = format!(".{m}");
     for k in 0..n {
@@ -1199,7 +1149,7 @@ fn interface_method(rs: &Resolver, v: &Value, empty: bool, m: &str, what: &str, 
             signature(rs, &inner)
         });
         let Some((_, mut params, results)) = sig else {
-            return Err(CallError::UnknownFunction(format!("{name} (no debug information for its parameters)")));
+            return Err(ResolveError::UnknownFunction(format!("{name} (no debug information for its parameters)")));
         };
         if !params.is_empty() {
             params.remove(0);
@@ -1225,11 +1175,11 @@ fn interface_method(rs: &Resolver, v: &Value, empty: bool, m: &str, what: &str, 
                 return Ok(c);
             }
         }
-        return Err(CallError::BadCall(format!(
+        return Err(ResolveError::BadCall(format!(
             "{what} (dynamic type {dyn_name}) has no method {m} in the binary (methods never called are removed by the linker)"
         )));
     }
-    Err(CallError::BadCall(format!("{what} (type {}) has no method {m}", v.ty.name)))
+    Err(ResolveError::BadCall(format!("{what} (type {}) has no method {m}", v.ty.name)))
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@
 
 use std::io::{IsTerminal, Write};
 
-use stillgo_eval::freeze::{Blocked, BlockedChoice};
+use stillgo_session::{Blocked, BlockedChoice};
 use stillgo_session::{CallOptions, CallOutcome, Session};
 
 /// `call [-unsafe] [-thaw] <expr>`; `freeze` is the `config freeze` setting.

@@ -40,7 +40,8 @@ use stillgo_runtime::stack::{unwind, UnwindStart};
 use stillgo_runtime::preempt;
 use stillgo_runtime::versions::{self, GStatus, Layout, SchedLayout};
 
-use crate::call::{CallError, CallHooks, EventAction};
+use crate::hooks::{CallHooks, EventAction};
+use crate::CallError;
 
 /// Why the world could not be frozen (or thawed).
 #[derive(Debug, Clone, thiserror::Error)]
@@ -63,15 +64,6 @@ impl From<stillgo_proc::ProcError> for FreezeError {
 impl From<stillgo_proc::MemoryError> for FreezeError {
     fn from(e: stillgo_proc::MemoryError) -> Self {
         FreezeError::Failed(e.to_string())
-    }
-}
-
-impl From<FreezeError> for CallError {
-    fn from(e: FreezeError) -> Self {
-        match e {
-            FreezeError::Exited(c) => CallError::Exited(c),
-            other => CallError::Refused(other.to_string()),
-        }
     }
 }
 
@@ -215,6 +207,19 @@ impl Blocked {
     }
 }
 
+/// What the freezer did during one call or step.
+#[derive(Debug, Clone, Default)]
+pub struct FreezeReport {
+    /// The other goroutines were frozen.
+    pub frozen: bool,
+    /// The call blocked on the frozen world (reported to the handler).
+    pub blocked: Option<Blocked>,
+    /// The world was thawed before the call ended (the handler chose thaw).
+    pub thawed_early: bool,
+    /// Rounds of preemption requests needed to stop the other goroutines.
+    pub rounds: u32,
+}
+
 /// What to do with a call blocked on the frozen world.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BlockedChoice {
@@ -320,11 +325,12 @@ fn read_u8(proc: &Process, addr: u64) -> Result<u8, FreezeError> {
     Ok(b[0])
 }
 
-fn sigurg(pid: i32, tid: Tid) {
-    // SAFETY: tgkill only sends a signal; no memory is shared.
-    let r = unsafe { libc::syscall(libc::SYS_tgkill, pid, tid, versions::SIG_PREEMPT) };
-    if r != 0 {
-        tracing::debug!(tid, "tgkill SIGURG failed");
+/// Asks thread `tid` to take the runtime's preemption signal (SIGURG,
+/// runtime/signal_unix.go preemptM): its handler runs when the thread next
+/// runs. A failure only delays the freeze to the next round.
+fn sigurg(proc: &Process, tid: Tid) {
+    if let Err(e) = proc.signal_thread(tid, versions::SIG_PREEMPT) {
+        tracing::debug!(tid, %e, "SIGURG not sent");
     }
 }
 
@@ -419,6 +425,17 @@ impl Freezer {
             call_g: None,
             blocked: None,
             thawed_for_blocked: false,
+        }
+    }
+
+    /// What this freezer did so far (the blocked call it reported is
+    /// handed over).
+    pub fn report(&mut self) -> FreezeReport {
+        FreezeReport {
+            frozen: self.rounds > 0 || self.frozen || self.blocked.is_some(),
+            blocked: self.blocked.take(),
+            thawed_early: self.thawed_for_blocked,
+            rounds: self.rounds,
         }
     }
 
@@ -1428,11 +1445,10 @@ impl Freezer {
         proc.write_memory(sp, &self.facts.breakpoint.to_le_bytes())?;
         r.set_sp(sp);
         r.set_pc(self.facts.sched_enable_user);
-        r.set_rax(1); // enable = true (ABIInternal: first integer argument)
-        r.set_r14(g0); // ABIInternal: R14 holds the current g
+        crate::abi::set_int_reg(&mut r, 0, 1); // enable = true, the first integer argument
         r.set_orig_rax(u64::MAX); // not in a system call: no restart
         let mut fp = saved_fp;
-        fp.set_xmm(15, [0; 16]); // ABIInternal: X15 is zero
+        crate::abi::set_fixed_regs(&mut r, &mut fp, g0);
         proc.set_regs(tid, &r)?;
         proc.set_fp_regs(tid, &fp)?;
         let ret = self.facts.breakpoint;
@@ -1527,7 +1543,7 @@ impl Freezer {
         for tid in proc.threads() {
             let Ok(regs) = proc.regs(tid) else { continue };
             let sc = regs.orig_rax();
-            if sc != libc::SYS_futex as u64 {
+            if sc != stillgo_proc::sigframe::SYS_FUTEX {
                 continue;
             }
             let Ok(g) = proc.read_u64(regs.fs_base().wrapping_add(versions::TLS_G_OFFSET as u64)) else { continue };
@@ -1576,7 +1592,7 @@ impl Freezer {
             }
         }
         for tid in proc.threads() {
-            sigurg(proc.pid(), tid);
+            sigurg(proc, tid);
         }
         Ok(())
     }
@@ -1789,28 +1805,10 @@ fn internal_return(proc: &Process, pcln: &Pclntab, start: UnwindStart) -> Option
     None
 }
 
-/// The interrupted registers saved by the kernel on a signal stack
-/// `[lo, hi)`, searched from `from` (the thread's sp) up (Linux x86-64
-/// `rt_sigframe`, under the xsave area): found by its `uc_stack`, which describes that very stack
-/// (`ss_sp = lo`, `ss_size = hi - lo`), followed by `uc_mcontext`
-/// (`struct sigcontext`: r8..r15, rdi, rsi, rbp, rbx, rdx, rax, rcx, rsp,
-/// rip).
+/// The interrupted registers saved by the kernel on the signal stack
+/// `[lo, hi)` above `from` (see [`stillgo_proc::sigframe`]).
 fn signal_frame_context(proc: &Process, from: u64, hi: u64, lo: u64) -> Option<UnwindStart> {
-    let size = hi.checked_sub(lo)?;
-    let from = from & !7;
-    let buf = proc.read_vec(from, (hi - from) as usize).ok()?;
-    let word = |i: usize| buf.get(i..i + 8).map(|b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8])));
-    // The nearest frame above sp: the current one if handlers nested.
-    let mut i = 0;
-    while i + 24 + 8 * 17 <= buf.len() {
-        if word(i) == Some(lo) && word(i + 16) == Some(size) {
-            let mc = i + 24;
-            let (bp, sp, pc) = (word(mc + 8 * 10)?, word(mc + 8 * 15)?, word(mc + 8 * 16)?);
-            return Some(UnwindStart { pc, sp, bp });
-        }
-        i += 8;
-    }
-    None
+    stillgo_proc::sigframe::find_saved_context(proc, from, hi, lo).map(|c| UnwindStart { pc: c.pc, sp: c.sp, bp: c.bp })
 }
 
 /// Whether a thread without a current goroutine is in `runtime.park_m`
@@ -2191,5 +2189,55 @@ impl FrozenCall<'_> {
                 Ok(())
             }
         }
+    }
+}
+
+/// A step (`next`, `step`, `stepout`) during which only the stepping
+/// goroutine (and goroutines it starts) run: every other user goroutine is
+/// frozen as for a call, the stepping one runs as if it were a system
+/// goroutine (so it may sleep, allocate, collect garbage, be preempted). A
+/// step blocked a second on a frozen goroutine thaws the world and goes on.
+///
+/// ```text
+///   FrozenStep::begin   freeze around the stepping thread; its goroutine joins the call's family
+///   FrozenStep::hooks   the CallHooks the stepping loop runs with
+///   FrozenCall::finish  with the goroutine where the step ended
+///   FrozenStep::end     thaw; what the freezer did
+/// ```
+pub struct FrozenStep {
+    freezer: Freezer,
+    /// A blocked step always thaws: the user asked for a step, not a wait.
+    on_blocked: fn(&Blocked) -> BlockedChoice,
+}
+
+impl FrozenStep {
+    /// Freezes the world around thread `tid`, which is about to step. On
+    /// an error the world may be partly frozen: [`FrozenStep::end`] must
+    /// still run, so the step is returned with the error.
+    pub fn begin(facts: FreezeFacts, proc: &mut Process, pcln: &Pclntab, tid: Tid) -> (FrozenStep, Result<(), FreezeError>) {
+        let mut step = FrozenStep { freezer: Freezer::new(facts), on_blocked: |_| BlockedChoice::Thaw };
+        let r = step.freezer.freeze(proc, pcln, tid);
+        (step, r)
+    }
+
+    /// The hooks of the stepping loop (resume modes, freezer breakpoints,
+    /// the blocked-step watchdog) for goroutine `g` (its `runtime.g`), the
+    /// one that steps: it and the goroutines it starts run like a call's.
+    pub fn hooks<'a>(&'a mut self, proc: &mut Process, pcln: &'a Pclntab, g: u64) -> Result<FrozenCall<'a>, CallError> {
+        let mut hooks = FrozenCall::new(&mut self.freezer, pcln, &mut self.on_blocked);
+        hooks.call_started(proc, g)?;
+        hooks.freezer.run_with(proc, g)?;
+        Ok(hooks)
+    }
+
+    /// Thaws and reports. Call after [`FrozenCall::finish`].
+    pub fn end(mut self, proc: Option<&mut Process>, pcln: &Pclntab) -> (FreezeReport, Result<(), FreezeError>) {
+        let mut report = self.freezer.report();
+        report.frozen = true;
+        let r = match proc {
+            Some(p) if p.is_alive() => self.freezer.thaw(p, pcln),
+            _ => Ok(()),
+        };
+        (report, r)
     }
 }

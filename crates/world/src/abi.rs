@@ -7,7 +7,7 @@ use std::sync::Arc;
 use stillgo_dwarf::types::{Type, TypeKind};
 use stillgo_runtime::Reader;
 
-use super::CallError;
+use crate::CallError;
 
 /// Integer argument registers, in assignment order (abi-internal.md,
 /// "amd64 architecture": RAX, RBX, RCX, RDI, RSI, R8, R9, R10, R11).
@@ -15,6 +15,45 @@ pub const INT_REGS: usize = 9;
 /// Floating-point argument registers X0-X14.
 pub const FLOAT_REGS: usize = 15;
 const PTR: u64 = 8;
+
+/// Integer argument registers in ABI order, as accessors on the register set.
+pub(crate) fn set_int_reg(r: &mut stillgo_proc::Registers, i: u8, v: u64) {
+    match i {
+        0 => r.set_rax(v),
+        1 => r.set_rbx(v),
+        2 => r.set_rcx(v),
+        3 => r.set_rdi(v),
+        4 => r.set_rsi(v),
+        5 => r.set_r8(v),
+        6 => r.set_r9(v),
+        7 => r.set_r10(v),
+        _ => r.set_r11(v),
+    }
+}
+
+pub(crate) fn int_reg(r: &stillgo_proc::Registers, i: u8) -> u64 {
+    match i {
+        0 => r.rax(),
+        1 => r.rbx(),
+        2 => r.rcx(),
+        3 => r.rdi(),
+        4 => r.rsi(),
+        5 => r.r8(),
+        6 => r.r9(),
+        7 => r.r10(),
+        _ => r.r11(),
+    }
+}
+
+/// The registers ABIInternal fixes on entry to any Go function
+/// (abi-internal.md, "amd64 architecture"): R14 holds the current `g`, X15
+/// is zero. Code the debugger starts on a thread by setting its PC (not
+/// through debugCallV2, which sets them itself) must set them first.
+pub fn set_fixed_regs(r: &mut stillgo_proc::Registers, fp: &mut stillgo_proc::FpRegisters, g: u64) {
+    r.set_r14(g);
+    fp.set_xmm(15, [0; 16]);
+}
+
 
 /// A register of the argument sequences.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

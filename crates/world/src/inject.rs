@@ -31,8 +31,9 @@ use stillgo_proc::{Memory, Process, ResumeMode, StopEvent, Tid};
 use stillgo_runtime::versions::{self, debug_call_r12 as r12};
 use stillgo_runtime::{Limits, Reader, Value};
 
-use super::abi::{Assign, FrameLayout, Reg, RegPiece};
-use super::CallError;
+use crate::abi::{int_reg, set_int_reg, Assign, FrameLayout, Reg, RegPiece};
+use crate::hooks::{CallHooks, EventAction, RunAll};
+use crate::CallError;
 
 /// An argument (receiver included) ready to be passed: its type and bytes.
 #[derive(Debug, Clone)]
@@ -112,76 +113,6 @@ fn set_root_reg(r: &mut stillgo_proc::Registers, i: usize, v: u64) {
         6 => r.set_r10(v),
         7 => r.set_r11(v),
         _ => r.set_r13(v),
-    }
-}
-
-/// What to do with an event that is not one of the call's protocol traps.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EventAction {
-    /// Resume and keep waiting for the call (the default for breakpoint
-    /// hits and traps of other goroutines, signals and interrupts).
-    Continue,
-}
-
-/// Extension points of the protocol loop, for callers that control the
-/// rest of the process while a call runs (the frozen-world machinery:
-/// which threads run, breakpoints of its own on runtime functions, a
-/// watchdog that interrupts a call blocked on frozen goroutines).
-pub trait CallHooks {
-    /// Threads to resume each time the loop lets the call run. `call_tid`
-    /// must be among them.
-    fn resume_mode(&mut self, _call_tid: Tid) -> ResumeMode {
-        ResumeMode::All
-    }
-
-    /// An event that is not a protocol trap of the call's thread. Runs with
-    /// every thread stopped; may change the process (e.g. handle its own
-    /// breakpoint) before the loop resumes.
-    fn foreign_event(&mut self, _proc: &mut Process, _ev: &StopEvent) -> Result<EventAction, CallError> {
-        Ok(EventAction::Continue)
-    }
-
-    /// The call's own goroutine exists (FRAME_READY): `call_g` is its
-    /// `runtime.g` (R14, ABIInternal's fixed g register, in the
-    /// `debugCallNN` frame running on the goroutine `debugCallWrap`
-    /// created). Lets a freezer tell the call's goroutine from the others.
-    fn call_started(&mut self, _proc: &mut Process, _call_g: u64) -> Result<(), CallError> {
-        Ok(())
-    }
-}
-
-/// The default: every thread runs during the call; other events are
-/// stepped over (see the module documentation).
-pub struct RunAll;
-
-impl CallHooks for RunAll {}
-
-/// Integer argument registers in ABI order, as accessors on the register set.
-fn set_int_reg(r: &mut stillgo_proc::Registers, i: u8, v: u64) {
-    match i {
-        0 => r.set_rax(v),
-        1 => r.set_rbx(v),
-        2 => r.set_rcx(v),
-        3 => r.set_rdi(v),
-        4 => r.set_rsi(v),
-        5 => r.set_r8(v),
-        6 => r.set_r9(v),
-        7 => r.set_r10(v),
-        _ => r.set_r11(v),
-    }
-}
-
-fn int_reg(r: &stillgo_proc::Registers, i: u8) -> u64 {
-    match i {
-        0 => r.rax(),
-        1 => r.rbx(),
-        2 => r.rcx(),
-        3 => r.rdi(),
-        4 => r.rsi(),
-        5 => r.r8(),
-        6 => r.r9(),
-        7 => r.r10(),
-        _ => r.r11(),
     }
 }
 
