@@ -14,20 +14,10 @@ use std::sync::Arc;
 use gimli::{AttributeValue, Reader};
 use rayon::prelude::*;
 
+use crate::cache::FuncEntry;
 use crate::index::{DebugInfo, R};
 use crate::types::TypeId;
 use crate::{DieRef, DwarfError, FunctionInfo, InlinedFrame, VarKind, VarLocation, Variable};
-
-/// A concrete subprogram of a CU.
-#[derive(Debug, Clone)]
-pub(crate) struct FuncEntry {
-    pub(crate) name: Arc<str>,
-    pub(crate) low: u64,
-    pub(crate) high: u64,
-    pub(crate) decl_file: Option<u32>,
-    pub(crate) decl_line: u32,
-    pub(crate) offset: u64,
-}
 
 /// An inlined call found at a pc, with the abstract origin's details.
 struct RawInline {

@@ -7,8 +7,7 @@ use std::sync::{Arc, OnceLock, RwLock};
 use gimli::{AttributeValue, EndianArcSlice, LittleEndian, Reader};
 use rayon::prelude::*;
 
-use crate::funcs::FuncEntry;
-use crate::lines::LineTable;
+use crate::cache::{FuncEntry, LineTable};
 use crate::types::{Type, TypeId};
 use crate::{DieRef, DwarfError, DwarfSections, FunctionInfo, Global};
 

@@ -9,28 +9,9 @@ use std::sync::Arc;
 use gimli::Reader;
 use rayon::prelude::*;
 
+use crate::cache::{LineTable, RawRow};
 use crate::index::DebugInfo;
 use crate::{DwarfError, LineInfo, LineLookup, LineRow};
-
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct RawRow {
-    pub(crate) addr: u64,
-    /// End of this row's address range (next row of the sequence).
-    pub(crate) end: u64,
-    pub(crate) file: u32,
-    pub(crate) line: u32,
-    pub(crate) is_stmt: bool,
-    pub(crate) prologue_end: bool,
-    /// First row of an `is_stmt` run of this (file, line) in its sequence.
-    pub(crate) stmt_start: bool,
-}
-
-#[derive(Debug, Default)]
-pub(crate) struct LineTable {
-    /// Sorted by address (stable, so that among rows at one address the
-    /// last one, which owns the range, is found by binary search).
-    pub(crate) rows: Vec<RawRow>,
-}
 
 impl DebugInfo {
     /// File table of a CU, indexed by the raw file index of its line program.
@@ -177,7 +158,7 @@ impl DebugInfo {
             .map(|r| r.addr)
     }
 
-    fn file_index(&self) -> &HashMap<Arc<str>, Vec<usize>> {
+    fn files_to_cus(&self) -> &HashMap<Arc<str>, Vec<usize>> {
         self.file_index.get_or_init(|| {
             let per_cu: Vec<Vec<Arc<str>>> = (0..self.cus.len())
                 .into_par_iter()
@@ -198,7 +179,7 @@ impl DebugInfo {
 
     /// Every source file named by a line table, sorted.
     pub fn files(&self) -> Vec<Arc<str>> {
-        let mut v: Vec<Arc<str>> = self.file_index().keys().cloned().collect();
+        let mut v: Vec<Arc<str>> = self.files_to_cus().keys().cloned().collect();
         v.sort();
         v
     }
@@ -206,7 +187,7 @@ impl DebugInfo {
     /// Matches a user-supplied file name: an exact path, or a unique suffix
     /// at a path-component boundary.
     fn match_file(&self, file: &str) -> Result<Arc<str>, DwarfError> {
-        let idx = self.file_index();
+        let idx = self.files_to_cus();
         if let Some((k, _)) = idx.get_key_value(file) {
             return Ok(k.clone());
         }
@@ -232,7 +213,7 @@ impl DebugInfo {
     /// forward to the next line with `is_stmt` code of the same function.
     pub fn resolve_line(&self, file: &str, line: u32) -> Result<LineLookup, DwarfError> {
         let path = self.match_file(file)?;
-        let cus = self.file_index().get(&path).cloned().unwrap_or_default();
+        let cus = self.files_to_cus().get(&path).cloned().unwrap_or_default();
         // line -> statement-start pcs, for every line >= `line` in this file.
         let mut by_line: BTreeMap<u32, HashSet<u64>> = BTreeMap::new();
         for cu in cus {

@@ -5,7 +5,7 @@
 //! up front; the token vector always ends with [`TokenKind::Eof`].
 
 use crate::ast::{LitKind, Span};
-use crate::parser::{column, ParseError};
+use crate::diag::{column, ParseError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Keyword {

@@ -4,6 +4,7 @@
 //! `stillgo-world`, driven by the session.
 
 pub mod ast;
+pub mod diag;
 pub mod lexer;
 pub mod parser;
 

@@ -33,7 +33,7 @@ use super::ResolveError;
 use crate::ast::Expr;
 use crate::eval::{eval_ast, resolve_type_in, Const, Val};
 
-use super::resolve::Resolver;
+use super::signature::Resolver;
 
 /// DWARF name of the dictionary parameter (cmd/compile typecheck.LocalDictName).
 pub const DICT_PARAM: &str = ".dict";
@@ -307,7 +307,7 @@ fn arg_type(rs: &Resolver, e: &Expr) -> Option<(String, bool)> {
     if let Expr::Composite { ty: Some(t), .. } = e {
         // A type missing from the binary keeps its written name: no
         // instantiation will fit it.
-        return Some((super::resolve::type_text(rs, t), false));
+        return Some((super::signature::type_text(rs, t), false));
     }
     match eval_ast(e, rs.scope) {
         Ok(Val::Value(v)) => Some((v.ty.name.clone(), false)),
@@ -323,7 +323,7 @@ fn arg_type(rs: &Resolver, e: &Expr) -> Option<(String, bool)> {
             Some((n.to_string(), true))
         }
         // A function name used as a func value: its signature.
-        Err(_) => super::resolve::func_type_name(rs, e).map(|n| (n, false)),
+        Err(_) => super::signature::func_type_name(rs, e).map(|n| (n, false)),
     }
 }
 
@@ -473,7 +473,7 @@ fn resolve_targs(rs: &Resolver, names: &[String]) -> Result<Vec<Arc<Type>>, Reso
     names
         .iter()
         .map(|n| {
-            resolve_type_in(rs.scope, &super::resolve::any_as_interface(n))
+            resolve_type_in(rs.scope, &super::signature::any_as_interface(n))
                 .map_err(|_| ResolveError::BadCall(format!("unknown type {n} in the type arguments")))
         })
         .collect()
@@ -504,7 +504,7 @@ pub fn function(rs: &Resolver, base: &str, explicit: Option<&[Expr]>, args: &[Ex
     if let Some(ex) = explicit {
         let names: Vec<String> = ex
             .iter()
-            .map(|e| e.to_type().map(|t| super::resolve::type_text(rs, &t)).ok_or_else(|| ResolveError::BadCall(format!("{e} is not a type"))))
+            .map(|e| e.to_type().map(|t| super::signature::type_text(rs, &t)).ok_or_else(|| ResolveError::BadCall(format!("{e} is not a type"))))
             .collect::<Result<_, _>>()?;
         let targs = resolve_targs(rs, &names)?;
         let Some((dict, display)) = dict_addr(rs, &pkg, &fname, &targs) else {
@@ -533,7 +533,7 @@ pub fn function(rs: &Resolver, base: &str, explicit: Option<&[Expr]>, args: &[Ex
         for p in params.iter().filter(|p| p.name != DICT_PARAM) {
             pats.push(shape_name(rs, &r.ty(p.ty)?)?);
         }
-        let variadic = !ellipsis && super::resolve::declared_variadic(rs, name) == Some(true);
+        let variadic = !ellipsis && super::signature::declared_variadic(rs, name) == Some(true);
         let mut binds: Vec<Option<String>> = vec![None; shapes.len()];
         let pattern_for = |i: usize| -> Option<String> {
             if variadic && i + 1 >= pats.len() {

@@ -5,6 +5,7 @@
 //! * [`resolve`]: the callee (function, method, interface method, closure,
 //!   method value), the argument bytes, the heap objects they need (string
 //!   literals...), as a [`Prepared`] call.
+//! * `signature.rs`: the [`Resolver`], function signatures and type names.
 //! * [`generic`]: generic functions and methods (shape instantiations and
 //!   their dictionaries).
 //! * [`nested`]: calls nested in an expression (`f(g(1)) + 1`), run
@@ -13,9 +14,11 @@
 pub mod generic;
 pub mod nested;
 pub mod resolve;
+mod signature;
 
 pub use nested::{run_calls, CallRunner, CallValue, Outcome};
-pub use resolve::{pointer_rtype, prepare, Prepared, Resolver};
+pub use resolve::{pointer_rtype, prepare, Prepared};
+pub use signature::Resolver;
 
 /// Why a call could not be resolved.
 #[derive(Debug, Clone, thiserror::Error)]

@@ -8,7 +8,8 @@ use stillgo_dwarf::Variable;
 use stillgo_runtime::vars::FrameVar;
 use stillgo_world::{explain_refusal, CallOutcome, PreparedCall};
 
-use super::resolve::{prepare, Resolver};
+use super::resolve::prepare;
+use super::signature::Resolver;
 use super::ResolveError;
 use crate::ast::{Expr, Ident};
 use crate::eval::{eval_ast, resolve_type_in, Val};
