@@ -80,6 +80,31 @@ impl PartialOrd for GoVersion {
     }
 }
 
+/// A range of Go releases, by (major, minor), both ends included.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GoRange {
+    pub oldest: (u32, u32),
+    pub newest: (u32, u32),
+}
+
+/// The Go releases stillgo supports: the one definition every check and
+/// every message about supported versions derives from (the runtime facts
+/// for each of them are in stillgo-runtime's `versions.rs`).
+pub const SUPPORTED_GO: GoRange = GoRange { oldest: (1, 22), newest: (1, 27) };
+
+impl GoRange {
+    pub fn contains(&self, v: &GoVersion) -> bool {
+        (self.oldest..=self.newest).contains(&(v.major, v.minor))
+    }
+}
+
+/// `Go 1.22 to 1.27`.
+impl fmt::Display for GoRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Go {}.{} to {}.{}", self.oldest.0, self.oldest.1, self.newest.0, self.newest.1)
+    }
+}
+
 impl fmt::Display for GoVersion {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "go{}.{}.{}", self.major, self.minor, self.patch)

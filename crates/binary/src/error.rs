@@ -29,7 +29,7 @@ pub enum BinaryError {
     #[error("{} is not a Go program (no .gopclntab / Go build info); stillgo debugs Go programs only", .0.display())]
     NotGo(PathBuf),
     /// The Go toolchain that built the program is not supported.
-    #[error("{} was built by {found}; stillgo supports Go 1.22 to 1.27", path.display())]
+    #[error("{} was built by {found}; stillgo supports {}", path.display(), crate::SUPPORTED_GO)]
     UnsupportedGoVersion {
         /// The program.
         path: PathBuf,

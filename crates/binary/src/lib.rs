@@ -26,7 +26,7 @@ use object::elf;
 use object::read::elf::{ElfFile64, FileHeader, ProgramHeader};
 use object::{Endianness, Object, ObjectSection, ObjectSymbol};
 
-pub use buildinfo::{BuildInfo, GoVersion};
+pub use buildinfo::{BuildInfo, GoRange, GoVersion, SUPPORTED_GO};
 pub use error::BinaryError;
 pub use pclntab::{
     package_of, Func, InlinedCall, LineEntry, LogicalFrame, ModuleData, Pclntab, FUNCDATA_INL_TREE,
@@ -37,10 +37,6 @@ pub use pclntab::{
 use image::{Image, Segment};
 use pclntab::{ModuleDataHints, PclntabError};
 
-/// Oldest and newest supported Go minor versions.
-pub const MIN_GO_MINOR: u32 = 22;
-/// See [`MIN_GO_MINOR`].
-pub const MAX_GO_MINOR: u32 = 27;
 
 /// `e_ident[EI_CLASS]` values (ELF gABI).
 const ELFCLASS32: u8 = 1;
@@ -202,7 +198,7 @@ impl Binary {
             });
         };
         if let (Some(v), Some(b)) = (go_version, build_info.as_ref()) {
-            if v.major != 1 || v.minor < MIN_GO_MINOR || v.minor > MAX_GO_MINOR {
+            if !SUPPORTED_GO.contains(&v) {
                 return Err(BinaryError::UnsupportedGoVersion {
                     path,
                     found: b.version.clone(),

@@ -144,12 +144,6 @@ impl Func {
         package_of(&self.name)
     }
 
-    /// Whether the function belongs to the runtime (`runtime`, `runtime/...`
-    /// or `internal/runtime/...`), which a user rarely wants to step into.
-    pub fn is_runtime(&self) -> bool {
-        let p = self.package();
-        p == "runtime" || p.starts_with("runtime/") || p.starts_with("internal/runtime/")
-    }
 }
 
 /// The package path of a function name.

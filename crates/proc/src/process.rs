@@ -73,6 +73,16 @@ impl StopEvent {
     pub fn is_final(&self) -> bool {
         matches!(self, StopEvent::Exited { .. } | StopEvent::Killed { .. })
     }
+
+    /// For a final event, the program's status as a shell reports it: the
+    /// exit code, or 128 + the signal that killed it.
+    pub fn exit_status(&self) -> Option<i32> {
+        match *self {
+            StopEvent::Exited { code } => Some(code),
+            StopEvent::Killed { signal } => Some(128 + signal),
+            _ => None,
+        }
+    }
 }
 
 /// Which threads `resume` lets run.

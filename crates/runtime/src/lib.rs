@@ -3,6 +3,7 @@
 //!
 //! All knowledge of differences between Go versions is in [`versions`].
 
+pub mod code;
 pub mod format;
 pub mod goroutines;
 pub mod maps;
@@ -24,7 +25,7 @@ use stillgo_proc::MemoryError;
 pub enum RuntimeError {
     #[error("{0}")]
     Memory(#[from] MemoryError),
-    #[error("this program was built with {0}; stillgo supports Go 1.22 to 1.27")]
+    #[error("this program was built with {0}; stillgo supports {range}", range = stillgo_binary::SUPPORTED_GO)]
     UnsupportedVersion(String),
     #[error("runtime layout: {0}")]
     Layout(String),

@@ -20,13 +20,9 @@ const FUNCDATA_LOCALS_POINTER_MAPS: u8 = 1;
 /// goroutine resumes at the interrupted pc, so those count as unsafe here.
 const UNSAFE_POINT_SAFE: i32 = -1;
 
-fn is_runtime_name(name: &str) -> bool {
-    name.starts_with("runtime.") || name.starts_with("runtime/internal/") || name.starts_with("internal/runtime/")
-}
-
 /// Packages the runtime never preempts asynchronously (preempt.go).
 fn never_async_preempted(name: &str) -> bool {
-    is_runtime_name(name) || name.starts_with("reflect.")
+    crate::code::is_runtime_name(name) || name.starts_with("reflect.")
 }
 
 /// Whether `pc` (in `f`) is an asynchronous safe point by the code alone:
@@ -45,29 +41,6 @@ pub fn async_safe_point(pcln: &Pclntab, f: &Func, pc: u64) -> bool {
     let inner = pcln.inline_stack(pc);
     let name = inner.first().map_or(&*f.name, |c| &*c.func_name);
     !never_async_preempted(name)
-}
-
-/// Whether code at `pc` counts as the program's own code for freezing:
-/// outside the runtime by the innermost (possibly inlined) function name,
-/// and not runtime code published under another package's name with
-/// `//go:linkname` (`time.Sleep` is runtime.timeSleep in runtime/time.go,
-/// `sync.runtime_Semacquire` is in runtime/sema.go): those are told by
-/// their source file, in GOROOT's src/runtime.
-pub fn is_user_code(pcln: &Pclntab, f: &Func, pc: u64) -> bool {
-    if f.is_runtime() {
-        return false;
-    }
-    let inner = pcln.inline_stack(pc);
-    if inner.first().is_some_and(|c| is_runtime_name(&c.func_name)) {
-        return false;
-    }
-    !pcln.line_for_pc(pc).is_some_and(|(file, _)| is_runtime_source(file))
-}
-
-/// `.../src/runtime/<file>.go` (not a subpackage, which are runtime
-/// packages by name anyway).
-fn is_runtime_source(file: &str) -> bool {
-    file.rsplit_once('/').is_some_and(|(dir, name)| dir.ends_with("/src/runtime") && name.ends_with(".go"))
 }
 
 /// Whether `ret` can be a return address: an x86 CALL instruction ends

@@ -11,9 +11,9 @@ use stillgo_dwarf::DebugInfo;
 
 use crate::RuntimeError;
 
-/// Oldest and newest Go versions stillgo supports.
-pub const MIN_SUPPORTED: (u32, u32) = (1, 22);
-pub const MAX_SUPPORTED: (u32, u32) = (1, 27);
+/// The Go releases stillgo supports (defined with `GoVersion` in
+/// stillgo-binary, the lowest layer that refuses a binary).
+pub use stillgo_binary::SUPPORTED_GO;
 
 /// `stackPreempt` (runtime/stack.go: `uintptrMask & -1314`): the value the
 /// scheduler stores in `g.stackguard0` to force a preemption at the next
@@ -90,8 +90,7 @@ impl GStatus {
 
 /// Whether the binary's Go version is one stillgo supports.
 pub fn check_supported(v: &GoVersion) -> Result<(), RuntimeError> {
-    let mm = (v.major, v.minor);
-    if mm < MIN_SUPPORTED || mm > MAX_SUPPORTED {
+    if !SUPPORTED_GO.contains(v) {
         return Err(RuntimeError::UnsupportedVersion(v.to_string()));
     }
     Ok(())
@@ -641,3 +640,103 @@ mod tests {
         }
     }
 }
+
+// Scheduler facts of the frozen world (crates/world): run queues, the M
+// fields that say whether a thread may be preempted, where goroutines park.
+
+/// `runtime.allp` and the run queue fields of `runtime.p` (runtime2.go,
+/// the same in Go 1.22 to 1.27): `runqhead`, `runqtail uint32`,
+/// `runq [256]guintptr`, `runnext guintptr`.
+#[derive(Debug, Clone)]
+pub struct RunQueues {
+    /// Address of the `allp` slice header.
+    pub allp: u64,
+    pub p_runqhead: u64,
+    pub p_runqtail: u64,
+    pub p_runq: u64,
+    pub p_runnext: u64,
+}
+
+/// Offsets of the M and P fields canPreemptM reads (runtime/preempt.go:
+/// `m.mallocing`, `m.preemptoff`, `m.p`, `p.status`), from DWARF.
+#[derive(Debug, Clone, Copy)]
+pub struct MPreempt {
+    pub mallocing: u64,
+    pub preemptoff: u64,
+    pub p: u64,
+    pub p_status: u64,
+}
+
+impl RunQueues {
+    /// None when the binary does not describe them (goroutines in flight
+    /// between schedule() and execute() are then not looked for).
+    pub fn from_dwarf(dwarf: &DebugInfo) -> Option<RunQueues> {
+        let f = |n: &str| dwarf.struct_field("runtime.p", n).map(|(o, _)| o);
+        Some(RunQueues { allp: dwarf.global("runtime.allp")?.addr, p_runqhead: f("runqhead")?, p_runqtail: f("runqtail")?, p_runq: f("runq")?, p_runnext: f("runnext")? })
+    }
+}
+
+impl MPreempt {
+    pub fn from_dwarf(dwarf: &DebugInfo) -> Option<MPreempt> {
+        Some(MPreempt {
+            mallocing: dwarf.struct_field("runtime.m", "mallocing")?.0,
+            preemptoff: dwarf.struct_field("runtime.m", "preemptoff")?.0,
+            p: dwarf.struct_field("runtime.m", "p")?.0,
+            p_status: dwarf.struct_field("runtime.p", "status")?.0,
+        })
+    }
+}
+
+/// Length of `p.runq` (runtime2.go `runq [256]guintptr`, 1.22 to 1.27).
+pub const P_RUNQ_LEN: u32 = 256;
+
+/// Offset of `m.locks` (int32): an M holding runtime locks (lock2 raises it
+/// before it waits) is never used to run code for the debugger.
+pub fn m_locks_offset(dwarf: &DebugInfo) -> Option<u64> {
+    dwarf.struct_field("runtime.m", "locks").map(|(o, _)| o)
+}
+
+/// Offsets of `m.vdsoSP` / `m.vdsoPC` (runtime/vdso_linux.go, set around a
+/// vDSO call): where a thread inside a vDSO call (on the g0 stack, TLS
+/// still naming the goroutine) came from.
+pub fn m_vdso_offsets(dwarf: &DebugInfo) -> Option<(u64, u64)> {
+    dwarf.struct_field("runtime.m", "vdsoSP").zip(dwarf.struct_field("runtime.m", "vdsoPC")).map(|((sp, _), (pc, _))| (sp, pc))
+}
+
+/// Runtime functions that may sit between a parked or preempted goroutine
+/// and its user code without holding any runtime resource: park and
+/// preemption plumbing, and the blocking primitives user code calls
+/// (runtime/proc.go, preempt.go, chan.go, select.go, sema.go, netpoll.go).
+/// A goroutine stopped anywhere else in the runtime is exempted instead of
+/// frozen (the freezer's exemptions, docs/frozen-world.md step 1).
+pub const PARK_FRAMES: &[&str] = &[
+    "runtime.gopark",
+    "runtime.goparkunlock",
+    "runtime.mcall",
+    "runtime.park_m",
+    "runtime.asyncPreempt",
+    "runtime.asyncPreempt2",
+    "runtime.gopreempt_m",
+    "runtime.goschedImpl",
+    "runtime.gosched_m",
+    "runtime.Gosched",
+    "runtime.goschedguarded",
+    "runtime.goschedguarded_m",
+    "runtime.goschedIfBusy",
+    "runtime.goyield",
+    "runtime.goyield_m",
+    "runtime.preemptPark",
+    "runtime.morestack",
+    "runtime.newstack",
+    "runtime.chanrecv",
+    "runtime.chanrecv1",
+    "runtime.chanrecv2",
+    "runtime.chansend",
+    "runtime.chansend1",
+    "runtime.selectgo",
+    "runtime.block",
+    "runtime.semacquire1",
+    "runtime.netpollblock",
+    "runtime.exitsyscall",
+    "runtime.timeSleep",
+];

@@ -176,7 +176,7 @@ impl Session {
                 continue;
             }
             let pc = self.proc()?.regs(tid)?.pc();
-            let user = bin.pclntab().func_for_pc(pc).is_some_and(|f| !f.is_runtime());
+            let user = bin.pclntab().func_for_pc(pc).is_some_and(|f| stillgo_runtime::code::runs_as_user(bin.pclntab(), &f, pc));
             let sp = self.proc()?.regs(tid)?.sp();
             if user && rg.contains_sp(sp) {
                 return Ok(Target {

@@ -138,15 +138,11 @@ pub struct GoroutineInfo {
     pub user_frame: Option<Frame>,
 }
 
-/// A frame of user code: not in the runtime's packages, nor in a standard
-/// library function that only wraps the runtime (its source is under
-/// GOROOT/src/runtime).
+/// A frame of the user's own code (stillgo_runtime::code: not the
+/// runtime's packages, not the standard library's internal ones, not
+/// runtime code published under another name).
 pub fn is_user_frame(f: &Frame) -> bool {
-    let Some(name) = f.function.as_deref() else { return false };
-    let in_runtime_pkg = name.starts_with("runtime.") || name.starts_with("internal/") || name.starts_with("runtime/internal/");
-    // runtime/pprof is a user-facing package that lives under src/runtime.
-    let in_runtime_src = f.file.as_deref().is_some_and(|p| p.contains("/src/runtime/") && !p.contains("/src/runtime/pprof/"));
-    !in_runtime_pkg && !in_runtime_src
+    f.function.as_deref().is_some_and(|name| stillgo_runtime::code::is_user(name, f.file.as_deref()))
 }
 
 #[derive(Debug, Clone)]

@@ -179,7 +179,7 @@ impl Session {
                 match target {
                     Some(t) => {
                         if let Some(name) = self.program.func_name(t) {
-                            if is_steppable(&name) {
+                            if self.steppable(&name, t) {
                                 if let Some(body) = function_body_addr(&self.program, &name) {
                                     plan.temps.push(TempBp { addr: body, kind: TempKind::CallTarget });
                                 }
@@ -289,7 +289,7 @@ impl Session {
                     }
                     let Ok(r) = p.regs(tid) else { return false };
                     let Some(name) = self.program.func_name(r.pc()) else { return false };
-                    if !is_steppable(&name) {
+                    if !self.steppable(&name, r.pc()) {
                         return false;
                     }
                     let Some(body) = function_body_addr(&self.program, &name) else { return false };
@@ -378,8 +378,11 @@ impl Session {
     }
 }
 
-/// Functions `step` enters: user code, not the runtime's internals (which a
-/// Go developer steps over, as with Delve).
-fn is_steppable(name: &str) -> bool {
-    !(name.starts_with("runtime.") || name.starts_with("internal/") || name.starts_with("runtime/internal/"))
+impl Session {
+    /// Functions `step` enters: the user's own code (stillgo_runtime::code),
+    /// as with Delve; the runtime's internals are stepped over.
+    fn steppable(&self, name: &str, pc: u64) -> bool {
+        let file = self.program.line_for_pc(pc).map(|(f, _)| f);
+        stillgo_runtime::code::is_user(name, file.as_deref())
+    }
 }

@@ -32,6 +32,7 @@ use stillgo_runtime::versions::{self, debug_call_r12 as r12};
 use stillgo_runtime::{Limits, Reader, Value};
 
 use crate::abi::{int_reg, set_int_reg, Assign, FrameLayout, Reg, RegPiece};
+use crate::events::wait_alive;
 use crate::hooks::{CallHooks, EventAction, RunAll};
 use crate::CallError;
 
@@ -181,7 +182,7 @@ pub fn inject_with(
     let mut outcome: Option<Result<CallOutcome, CallError>> = None;
     loop {
         proc.resume(hooks.resume_mode(tid))?;
-        let ev = proc.wait()?;
+        let ev = wait_alive(proc, CallError::Exited)?;
         tracing::trace!(?ev, ?phase, "call event");
         let pc = match ev {
             StopEvent::Trap { tid: t, pc } if t == tid && is_protocol_trap(env.pcln, pc) => pc,
@@ -195,10 +196,9 @@ pub fn inject_with(
                     EventAction::Continue => continue,
                 }
             }
-            StopEvent::Exited { code } => return Err(CallError::Exited(code)),
-            StopEvent::Killed { signal } => return Err(CallError::Exited(128 + signal)),
             StopEvent::Exec { .. } => return Err(CallError::Protocol("the program called exec during the call".into())),
-            StopEvent::SingleStep { .. } | StopEvent::ThreadExited { .. } => {
+            // (The end of the process came back as an error from wait_alive.)
+            StopEvent::SingleStep { .. } | StopEvent::ThreadExited { .. } | StopEvent::Exited { .. } | StopEvent::Killed { .. } => {
                 return Err(CallError::Protocol(format!("unexpected event during the call: {ev:?}")))
             }
         };
@@ -430,13 +430,11 @@ fn restore(proc: &mut Process, tid: Tid, saved: &stillgo_proc::Registers, saved_
     let mut result = Err(CallError::Protocol("the runtime did not return to the call site after the call".into()));
     for _ in 0..versions::DEBUG_CALL_RESTORE_MAX_STEPS {
         proc.resume(ResumeMode::Only(vec![tid]))?;
-        match proc.wait()? {
+        match wait_alive(proc, CallError::Exited)? {
             StopEvent::Breakpoint { tid: t, .. } if t == tid && back(proc)? => {
                 result = Ok(());
                 break;
             }
-            StopEvent::Exited { code } => return Err(CallError::Exited(code)),
-            StopEvent::Killed { signal } => return Err(CallError::Exited(128 + signal)),
             StopEvent::Breakpoint { .. } | StopEvent::Signal { .. } | StopEvent::Interrupted { .. } => {}
             other => {
                 result = Err(CallError::Protocol(format!("unexpected event while restoring: {other:?}")));

@@ -36,6 +36,7 @@
 pub mod abi;
 pub mod caller;
 mod error;
+mod events;
 pub mod freeze;
 pub mod heap;
 pub mod hooks;

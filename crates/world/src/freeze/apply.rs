@@ -7,7 +7,7 @@ use stillgo_binary::Pclntab;
 use stillgo_proc::{Process, Tid};
 use stillgo_runtime::goroutines::{read_goroutine, thread_goroutine_addr};
 use stillgo_runtime::stack::{unwind, UnwindStart};
-use stillgo_runtime::preempt;
+use stillgo_runtime::code;
 
 use super::catch::Catch;
 use super::state::*;
@@ -146,7 +146,7 @@ impl Freezer {
                 return Ok(());
             }
             let at = proc.regs(tid)?.pc();
-            let user = pcln.func_for_pc(at).is_some_and(|f| preempt::is_user_code(pcln, &f, at) && !f.is_asm());
+            let user = pcln.func_for_pc(at).is_some_and(|f| code::runs_as_user(pcln, &f, at) && !f.is_asm());
             if !user {
                 return Ok(());
             }

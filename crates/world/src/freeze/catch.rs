@@ -7,7 +7,7 @@
 
 use stillgo_binary::Pclntab;
 use stillgo_proc::{Memory, Process};
-use stillgo_runtime::preempt;
+use stillgo_runtime::{code, preempt};
 use stillgo_runtime::versions;
 
 use super::state::*;
@@ -36,7 +36,7 @@ pub(super) fn catch_point(pcln: &Pclntab, frames: &[stillgo_runtime::Frame]) -> 
             continue;
         }
         let Some(func) = pcln.func_for_pc(f.lookup_pc) else { return Catch::Unknown };
-        if !preempt::is_user_code(pcln, &func, f.lookup_pc) || func.is_asm() {
+        if !code::runs_as_user(pcln, &func, f.lookup_pc) || func.is_asm() {
             // It would run user code (a deferred call...) before
             // returning there.
             calls_user |= f.function.as_deref().is_some_and(versions::calls_user_code);

@@ -10,7 +10,7 @@ use stillgo_binary::Pclntab;
 use stillgo_proc::{Memory, Process, Tid};
 use stillgo_runtime::goroutines::thread_goroutine_addr;
 use stillgo_runtime::stack::{unwind, UnwindStart};
-use stillgo_runtime::preempt;
+use stillgo_runtime::code;
 use stillgo_runtime::versions::{self, GStatus};
 
 use super::state::*;
@@ -23,7 +23,7 @@ pub(super) fn internal_return(proc: &Process, pcln: &Pclntab, start: UnwindStart
     let frames = unwind(proc, pcln, start, 64);
     let mut internal = false;
     for f in &frames {
-        let physical_runtime = pcln.func_for_pc(f.lookup_pc).is_none_or(|func| !preempt::is_user_code(pcln, &func, f.lookup_pc));
+        let physical_runtime = pcln.func_for_pc(f.lookup_pc).is_none_or(|func| !code::runs_as_user(pcln, &func, f.lookup_pc));
         if !physical_runtime {
             // The first user frame: a return address only if it is a caller.
             return if internal && f.physical > 0 { Some(f.pc) } else { None };
@@ -35,7 +35,7 @@ pub(super) fn internal_return(proc: &Process, pcln: &Pclntab, start: UnwindStart
             // while user scheduling is disabled.
             return None;
         }
-        if is_runtime_name(name) && !PARK_FRAMES.contains(&name) {
+        if code::is_runtime_name(name) && !versions::PARK_FRAMES.contains(&name) {
             internal = true;
         }
     }

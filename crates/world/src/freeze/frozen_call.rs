@@ -9,10 +9,12 @@ use std::time::{Duration, Instant};
 
 use stillgo_binary::Pclntab;
 use stillgo_proc::{Interrupter, Process, ResumeMode, StopEvent, Tid};
+use stillgo_runtime::code;
 use stillgo_runtime::goroutines::{read_goroutine, wait_reason_table};
 use stillgo_runtime::stack::{unwind, UnwindStart};
 use stillgo_runtime::versions::{self, GStatus};
 
+use crate::events::wait_alive;
 use crate::hooks::{CallHooks, EventAction};
 use crate::CallError;
 
@@ -148,9 +150,7 @@ impl<'a> FrozenCall<'a> {
                 break;
             }
             proc.resume(ResumeMode::Only(others))?;
-            match proc.wait()? {
-                StopEvent::Exited { code } => return Err(FreezeError::Exited(code)),
-                StopEvent::Killed { signal } => return Err(FreezeError::Exited(128 + signal)),
+            match wait_alive(proc, FreezeError::Exited)? {
                 StopEvent::Breakpoint { tid, pc } if self.freezer.frozen && self.freezer.owns_bp(pc) => {
                     self.freezer.on_freezer_bp(proc, self.pcln, tid, pc)?;
                 }
@@ -343,7 +343,8 @@ impl Freezer {
         }
         let frames = unwind(proc, pcln, UnwindStart { pc: g.sched_pc, sp: g.sched_sp, bp: g.sched_bp }, 64);
         let user = frames.iter().find(|f| {
-            f.function.as_deref().is_some_and(|n| !(n.starts_with("runtime.") || n.starts_with("internal/") || n.starts_with("sync.") || n.starts_with("debugCall")))
+            // The user's code that waits, not the blocking primitive (sync).
+            f.function.as_deref().is_some_and(|n| code::is_user(n, f.file.as_deref()) && !n.starts_with("sync."))
         });
         Some(Blocked {
             goroutine: g.id,

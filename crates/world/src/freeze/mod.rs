@@ -59,4 +59,4 @@ mod thaw;
 mod trace;
 
 pub use frozen_call::{FrozenCall, FrozenStep};
-pub use state::{Blocked, BlockedChoice, FreezeError, FreezeFacts, FreezeReport, Freezer, MPreempt, RunQueues, BLOCKED_AFTER};
+pub use state::{Blocked, BlockedChoice, FreezeError, FreezeFacts, FreezeReport, Freezer, BLOCKED_AFTER};

@@ -10,6 +10,8 @@ use stillgo_binary::Pclntab;
 use stillgo_proc::{Memory, Process, ResumeMode, StopEvent, Tid};
 use stillgo_runtime::versions;
 
+use crate::events::wait_alive;
+
 use super::state::*;
 
 impl Freezer {
@@ -113,11 +115,9 @@ impl Freezer {
                 stop_pending = true;
             }
             pause = (pause * 2).min(QUIESCE_MAX_PAUSE);
-            match proc.wait()? {
+            match wait_alive(proc, FreezeError::Exited)? {
                 StopEvent::Interrupted { .. } => stop_pending = false,
                 StopEvent::Breakpoint { tid, pc } if self.owns_bp(pc) => self.on_freezer_bp(proc, pcln, tid, pc)?,
-                StopEvent::Exited { code } => return Err(FreezeError::Exited(code)),
-                StopEvent::Killed { signal } => return Err(FreezeError::Exited(128 + signal)),
                 // Signals are passed on by the resume; other breakpoints
                 // and traps cannot come from frozen goroutines.
                 _ => {}

@@ -11,7 +11,7 @@ use stillgo_binary::Pclntab;
 use stillgo_proc::{Memory, Process, Tid};
 use stillgo_runtime::goroutines::{read_goroutine, thread_goroutine_addr};
 use stillgo_runtime::stack::{unwind, UnwindStart};
-use stillgo_runtime::preempt;
+use stillgo_runtime::{code, preempt};
 use stillgo_runtime::versions::{self, GStatus};
 
 use super::catch::Catch;
@@ -383,13 +383,13 @@ impl Freezer {
             }
             let head = proc.read_u32(p + rq.p_runqhead).ok()?;
             let tail = proc.read_u32(p + rq.p_runqtail).ok()?;
-            let n = tail.wrapping_sub(head).min(P_RUNQ_LEN);
+            let n = tail.wrapping_sub(head).min(versions::P_RUNQ_LEN);
             if n == 0 {
                 continue;
             }
-            let ring = proc.read_vec(p + rq.p_runq, P_RUNQ_LEN as usize * 8).ok()?;
+            let ring = proc.read_vec(p + rq.p_runq, versions::P_RUNQ_LEN as usize * 8).ok()?;
             for k in 0..n {
-                let idx = (head.wrapping_add(k) % P_RUNQ_LEN) as usize * 8;
+                let idx = (head.wrapping_add(k) % versions::P_RUNQ_LEN) as usize * 8;
                 let g = ring.get(idx..idx + 8).map(|b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8]))).unwrap_or(0);
                 if g != 0 {
                     out.insert(g);
@@ -449,7 +449,7 @@ impl Freezer {
         for _ in 0..SETTLE_MAX_STEPS {
             let pc = proc.regs(tid)?.pc();
             let Some(f) = pcln.func_for_pc(pc) else { return Ok(false) };
-            if !preempt::is_user_code(pcln, &f, pc) || f.is_asm() {
+            if !code::runs_as_user(pcln, &f, pc) || f.is_asm() {
                 return Ok(false);
             }
             if preempt::async_safe_point(pcln, &f, pc) {

@@ -10,7 +10,9 @@ use std::time::Duration;
 use stillgo_binary::{Binary, GoVersion};
 use stillgo_dwarf::DebugInfo;
 use stillgo_proc::{Memory, Process, ResumeMode, StopEvent, Tid};
-use stillgo_runtime::versions::{self, GStatus, Layout, SchedLayout};
+use stillgo_runtime::versions::{self, GStatus, Layout, MPreempt, RunQueues, SchedLayout};
+
+use crate::events::step_alive;
 
 /// Why the world could not be frozen (or thawed).
 #[derive(Debug, Clone, thiserror::Error)]
@@ -97,54 +99,16 @@ impl FreezeFacts {
                 .map(|g| g.addr)
                 .or_else(|| bin.symbol(versions::ASYNC_PREEMPT_STACK_VAR).map(|s| s.addr)),
             breakpoint: entry(versions::DEBUG_CALL_V2)?,
-            m_locks: dwarf.struct_field("runtime.m", "locks").map(|(o, _)| o).ok_or_else(|| FreezeError::Unsupported("runtime.m.locks not found in DWARF".into()))?,
+            m_locks: versions::m_locks_offset(dwarf).ok_or_else(|| FreezeError::Unsupported("runtime.m.locks not found in DWARF".into()))?,
             newproc1_returns: stillgo_runtime::goroutines::newproc1_return_sites(bin),
             user_callback_calls: stillgo_runtime::goroutines::user_callback_call_sites(bin, versions::calls_user_code),
             panic_callback_calls: stillgo_runtime::goroutines::user_callback_call_sites(bin, versions::runs_deferred_calls_on_runtime_errors),
-            run_queues: (|| {
-                let f = |n: &str| dwarf.struct_field("runtime.p", n).map(|(o, _)| o);
-                Some(RunQueues {
-                    allp: dwarf.global("runtime.allp")?.addr,
-                    p_runqhead: f("runqhead")?,
-                    p_runqtail: f("runqtail")?,
-                    p_runq: f("runq")?,
-                    p_runnext: f("runnext")?,
-                })
-            })(),
-            m_preempt: (|| {
-                Some(MPreempt {
-                    mallocing: dwarf.struct_field("runtime.m", "mallocing")?.0,
-                    preemptoff: dwarf.struct_field("runtime.m", "preemptoff")?.0,
-                    p: dwarf.struct_field("runtime.m", "p")?.0,
-                    p_status: dwarf.struct_field("runtime.p", "status")?.0,
-                })
-            })(),
-            m_vdso: dwarf.struct_field("runtime.m", "vdsoSP").zip(dwarf.struct_field("runtime.m", "vdsoPC")).map(|((sp, _), (pc, _))| (sp, pc)),
+            run_queues: RunQueues::from_dwarf(dwarf),
+            m_preempt: MPreempt::from_dwarf(dwarf),
+            m_vdso: versions::m_vdso_offsets(dwarf),
             version: version.cloned(),
         })
     }
-}
-
-/// `runtime.allp` and the run queue fields of `runtime.p` (runtime2.go,
-/// the same in Go 1.22 to 1.27): `runqhead`, `runqtail uint32`,
-/// `runq [256]guintptr`, `runnext guintptr`.
-#[derive(Debug, Clone)]
-pub struct RunQueues {
-    /// Address of the `allp` slice header.
-    pub allp: u64,
-    pub p_runqhead: u64,
-    pub p_runqtail: u64,
-    pub p_runq: u64,
-    pub p_runnext: u64,
-}
-
-/// Offsets of the M and P fields canPreemptM reads (from DWARF).
-#[derive(Debug, Clone, Copy)]
-pub struct MPreempt {
-    pub mallocing: u64,
-    pub preemptoff: u64,
-    pub p: u64,
-    pub p_status: u64,
 }
 
 /// A call waiting on the frozen world, as reported to the user.
@@ -259,8 +223,6 @@ pub(super) const QUIESCE_MAX_PAUSE: Duration = Duration::from_millis(4);
 pub(super) const SETTLE_MAX_STEPS: u32 = 64;
 /// Largest function prefix decoded to check an instruction boundary.
 pub(super) const MAX_DECODE: u64 = 256 << 10;
-/// Length of `p.runq` (runtime2.go).
-pub(super) const P_RUNQ_LEN: u32 = 256;
 /// Upper bound on a global queue walk.
 pub(super) const GLOBAL_QUEUE_MAX: usize = 1 << 20;
 /// Instructions single-stepped at most out of stack-switching assembly
@@ -328,48 +290,7 @@ pub(super) enum Action {
     Watch { g: u64, ret: Option<u64> },
 }
 
-/// Runtime functions that may sit between a parked or preempted goroutine
-/// and its user code without holding any runtime resource: park and
-/// preemption plumbing, and the blocking primitives user code calls
-/// (runtime/proc.go, preempt.go, chan.go, select.go, sema.go, netpoll.go).
-/// A goroutine stopped anywhere else in the runtime is exempted instead of
-/// frozen (see [`Action::Exempt`]).
-pub(super) const PARK_FRAMES: &[&str] = &[
-    "runtime.gopark",
-    "runtime.goparkunlock",
-    "runtime.mcall",
-    "runtime.park_m",
-    "runtime.asyncPreempt",
-    "runtime.asyncPreempt2",
-    "runtime.gopreempt_m",
-    "runtime.goschedImpl",
-    "runtime.gosched_m",
-    "runtime.Gosched",
-    "runtime.goschedguarded",
-    "runtime.goschedguarded_m",
-    "runtime.goschedIfBusy",
-    "runtime.goyield",
-    "runtime.goyield_m",
-    "runtime.preemptPark",
-    "runtime.morestack",
-    "runtime.newstack",
-    "runtime.chanrecv",
-    "runtime.chanrecv1",
-    "runtime.chanrecv2",
-    "runtime.chansend",
-    "runtime.chansend1",
-    "runtime.selectgo",
-    "runtime.block",
-    "runtime.semacquire1",
-    "runtime.netpollblock",
-    "runtime.exitsyscall",
-    "runtime.timeSleep",
-];
 
-/// Package runtime (and its internal packages), by (logical) function name.
-pub(super) fn is_runtime_name(name: &str) -> bool {
-    name.starts_with("runtime.") || name.starts_with("runtime/internal/") || name.starts_with("internal/runtime/")
-}
 
 /// What preemptone does without the signal (runtime/proc.go): the
 /// goroutine stops at its next function prologue (`g.preempt`,
@@ -390,15 +311,7 @@ pub(super) fn step_once(proc: &mut Process, tid: Tid) -> Result<bool, FreezeErro
     let mut swallowed = false;
     let mut result = Ok(false);
     for _ in 0..8 {
-        match proc.single_step(tid) {
-            Ok(StopEvent::Exited { code }) => {
-                result = Err(FreezeError::Exited(code));
-                break;
-            }
-            Ok(StopEvent::Killed { signal }) => {
-                result = Err(FreezeError::Exited(128 + signal));
-                break;
-            }
+        match step_alive(proc, tid, FreezeError::Exited) {
             Ok(StopEvent::SingleStep { .. }) => {
                 result = Ok(true);
                 break;
@@ -409,7 +322,7 @@ pub(super) fn step_once(proc: &mut Process, tid: Tid) -> Result<bool, FreezeErro
                 break;
             }
             Err(e) => {
-                result = Err(e.into());
+                result = Err(e);
                 break;
             }
         }

@@ -14,6 +14,8 @@ use stillgo_proc::{Memory, Process, ResumeMode, StopEvent, Tid};
 use stillgo_runtime::stack::{unwind, UnwindStart};
 use stillgo_runtime::versions;
 
+use crate::events::wait_alive;
+
 use super::state::*;
 
 impl Freezer {
@@ -192,7 +194,7 @@ impl Freezer {
             if let Err(e) = proc.resume(ResumeMode::Only(set)) {
                 break Err(e.into());
             }
-            let ev = proc.wait();
+            let ev = wait_alive(proc, FreezeError::Exited);
             tracing::debug!(?ev, "thaw: idle thread loop event");
             match ev {
                 Ok(StopEvent::Breakpoint { tid: t, pc }) if t == tid && pc == ret => {
@@ -205,8 +207,6 @@ impl Freezer {
                     }
                 }
                 Ok(StopEvent::Interrupted { .. }) => alone = false,
-                Ok(StopEvent::Exited { code }) => break Err(FreezeError::Exited(code)),
-                Ok(StopEvent::Killed { signal }) => break Err(FreezeError::Exited(128 + signal)),
                 // The idle thread itself at someone else's breakpoint (one
                 // in the runtime): resuming steps over it. Keeping the
                 // event would stop it for good.
@@ -215,7 +215,7 @@ impl Freezer {
                     break Err(FreezeError::Failed(format!("schedEnableUser trapped at {pc:#x} on the idle thread")));
                 }
                 Ok(ev) => self.keep_foreign(proc, ev, &mut kept),
-                Err(e) => break Err(e.into()),
+                Err(e) => break Err(e),
             }
         };
         done.store(true, std::sync::atomic::Ordering::Release);
@@ -322,10 +322,8 @@ impl Freezer {
             std::thread::sleep(Duration::from_micros(100));
             interrupter.interrupt()?;
             loop {
-                match proc.wait()? {
+                match wait_alive(proc, FreezeError::Exited)? {
                     StopEvent::Interrupted { .. } => break,
-                    StopEvent::Exited { code } => return Err(FreezeError::Exited(code)),
-                    StopEvent::Killed { signal } => return Err(FreezeError::Exited(128 + signal)),
                     StopEvent::Breakpoint { tid, pc } if self.owns_bp(pc) => self.on_freezer_bp(proc, pcln, tid, pc)?,
                     ev => self.keep_foreign(proc, ev, &mut kept),
                 }
