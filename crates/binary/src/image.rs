@@ -15,6 +15,9 @@ pub(crate) struct Segment {
 pub(crate) struct Image {
     map: Mmap,
     segments: Vec<Segment>,
+    /// Load bias of a position-independent executable: process address =
+    /// link address + bias (see [`crate::Binary::open_loaded`]).
+    bias: u64,
 }
 
 impl Image {
@@ -22,6 +25,7 @@ impl Image {
         Image {
             map,
             segments: Vec::new(),
+            bias: 0,
         }
     }
 
@@ -34,9 +38,23 @@ impl Image {
         &self.map
     }
 
-    /// File bytes mapped at `[addr, addr+len)`, when the whole range lies in
-    /// the file-backed part of one loadable segment.
+    pub fn set_bias(&mut self, bias: u64) {
+        self.bias = bias;
+    }
+
+    pub fn bias(&self) -> u64 {
+        self.bias
+    }
+
+    /// File bytes the process has at `[addr, addr+len)` before it ran
+    /// (a process address, see [`Image::read_link`]).
     pub fn read_static(&self, addr: u64, len: usize) -> Option<&[u8]> {
+        self.read_link(addr.wrapping_sub(self.bias), len)
+    }
+
+    /// File bytes mapped at link address `[addr, addr+len)`, when the whole
+    /// range lies in the file-backed part of one loadable segment.
+    pub fn read_link(&self, addr: u64, len: usize) -> Option<&[u8]> {
         let len64 = u64::try_from(len).ok()?;
         let end = addr.checked_add(len64)?;
         let seg = self

@@ -99,6 +99,14 @@ impl Binary {
     /// [`BinaryError::NotGo`], [`BinaryError::UnsupportedGoVersion`],
     /// [`BinaryError::Corrupt`].
     pub fn open(path: &Path) -> Result<Binary, BinaryError> {
+        Binary::open_loaded(path, 0)
+    }
+
+    /// [`Binary::open`] for a process that runs the file `bias` bytes away
+    /// from its link addresses (a position-independent executable: process
+    /// address = link address + bias). Every address in or out of the
+    /// binary's API is then the process's.
+    pub fn open_loaded(path: &Path, bias: u64) -> Result<Binary, BinaryError> {
         let path = path.to_path_buf();
         let file = File::open(&path).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => BinaryError::NotFound(path.clone()),
@@ -185,6 +193,7 @@ impl Binary {
             (sections, segments, entry, text, build_info, gopclntab)
         };
         image.set_segments(segments);
+        image.set_bias(bias);
         let image = Arc::new(image);
 
         let go_version = build_info
@@ -221,7 +230,7 @@ impl Binary {
             .file
             .clone()
             .ok_or_else(|| corrupt(".gopclntab has no file contents".into()))?;
-        let pclntab = Pclntab::parse(Arc::clone(&image), sect, gopclntab.addr, text.start, hints)
+        let mut pclntab = Pclntab::parse(Arc::clone(&image), sect, gopclntab.addr, hints)
             .map_err(|e| match e {
             PclntabError::OldVersion(v) => BinaryError::UnsupportedGoVersion {
                 path: path.clone(),
@@ -229,6 +238,10 @@ impl Binary {
             },
             PclntabError::Corrupt(d) => corrupt(d),
         })?;
+        let text_start = text_start(&image, &pclntab, &sections, &text).map_err(|d| corrupt(d))?;
+        pclntab.set_text_start(text_start);
+        check_entries(&image, &pclntab).map_err(|d| corrupt(d))?;
+        pclntab.set_text_start(text_start.wrapping_add(bias));
         tracing::debug!(
             path = %path.display(),
             version = ?go_version,
@@ -305,17 +318,38 @@ impl Binary {
     /// Virtual address range of an ELF section.
     pub fn section_range(&self, name: &str) -> Option<Range<u64>> {
         self.find_section(name)
-            .map(|s| s.addr..s.addr.saturating_add(s.size))
+            .map(|s| self.to_process(s.addr)..self.to_process(s.addr.saturating_add(s.size)))
     }
 
     /// ELF entry point.
     pub fn entry(&self) -> u64 {
+        self.to_process(self.entry)
+    }
+
+    /// ELF entry point at its link address (to compute a load bias).
+    pub fn link_entry(&self) -> u64 {
         self.entry
+    }
+
+    /// The load bias the binary was opened with ([`Binary::open_loaded`]).
+    pub fn load_bias(&self) -> u64 {
+        self.image.bias()
+    }
+
+    /// Whether the file is position-independent (ELF type `ET_DYN`: built
+    /// with `-buildmode=pie`), so the process may run it anywhere.
+    pub fn is_pie(&self) -> bool {
+        // e_type, the 16-bit field after e_ident (ELF gABI); ET_DYN = 3.
+        self.image.bytes().get(16..18) == Some(&3u16.to_le_bytes()[..])
+    }
+
+    fn to_process(&self, link: u64) -> u64 {
+        link.wrapping_add(self.image.bias())
     }
 
     /// Address range of the `.text` section.
     pub fn text_range(&self) -> Range<u64> {
-        self.text.clone()
+        self.to_process(self.text.start)..self.to_process(self.text.end)
     }
 
     fn symbol_index(&self) -> &HashMap<Box<str>, (u64, u64)> {
@@ -341,7 +375,7 @@ impl Binary {
         let &(addr, size) = self.symbol_index().get(name)?;
         Some(Symbol {
             name: name.to_string(),
-            addr,
+            addr: self.to_process(addr),
             size,
         })
     }
@@ -363,6 +397,54 @@ impl Binary {
     pub fn read_static(&self, addr: u64, len: usize) -> Option<&[u8]> {
         self.image.read_static(addr, len)
     }
+}
+
+/// `runtime.text`, the base of every function entry in the pclntab. Its
+/// own symbol when the binary has a symbol table; else the pclntab
+/// header's textStart (stored before Go 1.27); else `moduledata.text`
+/// (runtime/symtab.go, found in stripped binaries too); else the start of
+/// `.text`, but only when `.text` holds Go's code alone: an external
+/// linker (cgo programs, `-linkmode=external`) puts C start-up code
+/// (`_start`, `.init`, `.plt`) before it, where a breakpoint would land
+/// in the wrong instruction.
+fn text_start(image: &Image, pcln: &Pclntab, sections: &[SectionInfo], text: &Range<u64>) -> Result<u64, String> {
+    if let Some(a) = elf_symbol(image, "runtime.text") {
+        return Ok(a);
+    }
+    if pcln.text_start() != 0 {
+        return Ok(pcln.text_start());
+    }
+    if let Some(md) = pcln.moduledata_link().filter(|md| md.text != 0 && md.text >= text.start && md.text < text.end) {
+        return Ok(md.text);
+    }
+    let c_startup = sections.iter().any(|s| matches!(s.name.as_str(), ".init" | ".plt" | ".plt.got" | ".plt.sec"));
+    if !c_startup && text.start != 0 {
+        return Ok(text.start);
+    }
+    Err("cannot tell where Go's code starts: no runtime.text symbol, no textStart in .gopclntab, no readable runtime.firstmoduledata, and .text begins with the external linker's start-up code (build without -s, or with -ldflags=-linkmode=internal)".into())
+}
+
+/// Checks the pclntab's function addresses against the ELF symbol table
+/// where both know a function: a disagreement means the debugger would
+/// write breakpoints at wrong addresses, so the binary is refused.
+fn check_entries(image: &Image, pcln: &Pclntab) -> Result<(), String> {
+    for name in ["runtime.main", "runtime.goexit", "main.main"] {
+        let (Some(f), Some(sym)) = (pcln.func_by_name(name), elf_symbol(image, name)) else { continue };
+        if f.entry != sym {
+            return Err(format!(
+                "the Go symbol table puts {name} at {:#x}, the ELF symbol table at {sym:#x} (runtime.text at {:#x}): cannot map the binary's code",
+                f.entry,
+                pcln.text_start()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The address of an ELF symbol, looked up without building the index.
+fn elf_symbol(image: &Image, name: &str) -> Option<u64> {
+    let file = ElfFile64::<Endianness>::parse(image.bytes()).ok()?;
+    file.symbols().find(|s| s.name() == Ok(name)).map(|s| s.address())
 }
 
 #[cfg(test)]

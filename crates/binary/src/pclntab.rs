@@ -238,6 +238,23 @@ pub struct ModuleData {
     pub gofunc: u64,
 }
 
+impl ModuleData {
+    /// The record as the process sees it, `bias` bytes from its link
+    /// addresses (the words are pointers; a 0 stays 0).
+    fn biased(mut self, bias: u64) -> ModuleData {
+        for w in [
+            &mut self.addr, &mut self.text, &mut self.etext, &mut self.noptrdata, &mut self.enoptrdata, &mut self.data, &mut self.edata,
+            &mut self.bss, &mut self.ebss, &mut self.noptrbss, &mut self.enoptrbss, &mut self.end, &mut self.types, &mut self.etypes,
+            &mut self.rodata, &mut self.gofunc,
+        ] {
+            if *w != 0 {
+                *w = w.wrapping_add(bias);
+            }
+        }
+        self
+    }
+}
+
 /// Where to look for `runtime.firstmoduledata`, which is not referenced by
 /// the pclntab itself.
 #[derive(Debug, Clone, Default)]
@@ -299,14 +316,15 @@ pub(crate) enum PclntabError {
 
 impl Pclntab {
     /// Parses the header of the `.gopclntab` section at file range `sect`
-    /// (virtual address `addr`). `text_section` is the start of `.text`,
-    /// used when the header's textStart is 0 (Go 1.27, see runtime/symtab.go
-    /// `pcHeader`: "This is no longer stored as it requires a relocation").
+    /// (virtual address `addr`). Function entries are offsets from
+    /// `runtime.text`: the header's textStart when it is stored (0 from Go
+    /// 1.27, runtime/symtab.go `pcHeader`: "This is no longer stored as it
+    /// requires a relocation"), else [`Pclntab::text_start`] stays 0 until
+    /// the caller sets it ([`Pclntab::set_text_start`]).
     pub(crate) fn parse(
         image: Arc<Image>,
         sect: Range<usize>,
         addr: u64,
-        text_section: u64,
         md_hints: ModuleDataHints,
     ) -> Result<Pclntab, PclntabError> {
         let corrupt = |s: &str| PclntabError::Corrupt(format!(".gopclntab: {s}"));
@@ -355,11 +373,6 @@ impl Pclntab {
         {
             return Err(corrupt("functab larger than the section"));
         }
-        let text_start = if text_start != 0 {
-            text_start
-        } else {
-            text_section
-        };
         Ok(Pclntab {
             addr,
             header_off: sect.start,
@@ -394,14 +407,20 @@ impl Pclntab {
         self.nfunc == 0
     }
 
-    /// Base of function entry offsets (`runtime.text`).
+    /// Base of function entry offsets (`runtime.text`); 0 when the header
+    /// does not store it and it is not known yet.
     pub fn text_start(&self) -> u64 {
         self.text_start
     }
 
-    /// Virtual address of the table (`runtime.pcheader`).
+    /// Sets `runtime.text` (see [`Pclntab::parse`]).
+    pub(crate) fn set_text_start(&mut self, text: u64) {
+        self.text_start = text;
+    }
+
+    /// Address of the table (`runtime.pcheader`) in the process.
     pub fn addr(&self) -> u64 {
-        self.addr
+        self.addr.wrapping_add(self.image.bias())
     }
 
     // ---- functab ----
@@ -952,6 +971,12 @@ impl Pclntab {
     /// pclntab (cmd/link/internal/ld/symtab.go writes
     /// `pcHeader` then the `funcnametab` slice first).
     pub fn moduledata(&self) -> Option<ModuleData> {
+        let md = (*self.moduledata.get_or_init(|| self.find_moduledata()))?;
+        Some(md.biased(self.image.bias()))
+    }
+
+    /// `runtime.firstmoduledata` at link addresses.
+    pub(crate) fn moduledata_link(&self) -> Option<ModuleData> {
         *self.moduledata.get_or_init(|| self.find_moduledata())
     }
 
@@ -959,7 +984,7 @@ impl Pclntab {
         let funcnametab_addr = self.addr + (self.funcnametab.start - self.header_off) as u64;
         let found = self.md_hints.scan.iter().find_map(|r| {
             let len = usize::try_from(r.end.checked_sub(r.start)?).ok()?;
-            let data = self.image.read_static(r.start, len)?;
+            let data = self.image.read_link(r.start, len)?;
             (0..data.len().saturating_sub(16)).step_by(8).find_map(|o| {
                 let w = data.get(o..o + 16)?;
                 (le_u64(w) == Some(self.addr)
@@ -976,7 +1001,7 @@ impl Pclntab {
         // `typedesclen` after `types` and `itaboffset, itabsize` after `etypes`.
         const OLD: [usize; 4] = [37, 38, 39, 40];
         const NEW: [usize; 4] = [37, 39, 42, 43];
-        let words = self.image.read_static(addr, 45 * 8)?;
+        let words = self.image.read_link(addr, 45 * 8)?;
         let w = |i: usize| words.get(i * 8..).and_then(le_u64);
         let layout = match self.md_hints.go_minor {
             Some(m) if m >= 27 => NEW,

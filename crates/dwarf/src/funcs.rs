@@ -103,7 +103,7 @@ impl DebugInfo {
     }
 
     /// The concrete function containing `pc`.
-    pub fn function_at(&self, pc: u64) -> Option<FunctionInfo> {
+    pub(crate) fn function_at_file(&self, pc: u64) -> Option<FunctionInfo> {
         let (cu, f) = self.func_entry_at(pc)?;
         Some(self.function_info(cu, f))
     }
@@ -171,7 +171,7 @@ impl DebugInfo {
     }
 
     /// Inlined calls containing `pc`, innermost first.
-    pub fn inline_chain(&self, pc: u64) -> Vec<InlinedFrame> {
+    pub(crate) fn inline_chain_file(&self, pc: u64) -> Vec<InlinedFrame> {
         self.inline_chain_raw(pc).into_iter().map(|r| r.frame).collect()
     }
 
@@ -185,7 +185,7 @@ impl DebugInfo {
     }
 
     /// Entry pc of every inlined copy of `func_name`, sorted.
-    pub fn inlined_entry_pcs(&self, func_name: &str) -> Vec<u64> {
+    pub(crate) fn inlined_entry_pcs_file(&self, func_name: &str) -> Vec<u64> {
         // A function can only be inlined into a package that imports its
         // package, and nothing imports package main: its functions' copies
         // are all in main's own compile units. Scanning those alone keeps
@@ -263,7 +263,7 @@ impl DebugInfo {
     /// (0 = innermost, possibly inlined, frame; `inline_chain(pc).len()` =
     /// the concrete function). Variables of lexical blocks not covering `pc`
     /// and of nested inlined calls are excluded.
-    pub fn variables(&self, pc: u64, inline_depth: usize) -> Vec<Variable> {
+    pub(crate) fn variables_file(&self, pc: u64, inline_depth: usize) -> Vec<Variable> {
         let Some((cu, f)) = self.func_entry_at(pc) else { return Vec::new() };
         let chain = self.inline_chain_raw(pc);
         let scope = match chain.get(inline_depth) {
@@ -375,7 +375,7 @@ impl DebugInfo {
     }
 
     /// Address ranges of a DIE (e.g. of an inlined frame).
-    pub fn die_ranges_of(&self, die: DieRef) -> Vec<Range<u64>> {
+    pub(crate) fn die_ranges_of_file(&self, die: DieRef) -> Vec<Range<u64>> {
         match self.entry_at(die.0) {
             Ok((cu, e)) => self.die_ranges(cu, &e),
             Err(_) => Vec::new(),

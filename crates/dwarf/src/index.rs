@@ -59,6 +59,8 @@ pub struct DebugInfo {
     pub(crate) cus: Vec<Cu>,
     /// Sorted, non-overlapping `(begin, end, cu)` address ranges.
     pub(crate) ranges: Vec<(u64, u64, usize)>,
+    /// Load bias of a position-independent executable (bias.rs).
+    pub(crate) bias: u64,
     pub(crate) names: OnceLock<NameIndex>,
     /// Names of the `runtime` compile unit alone. The Go linker emits every
     /// type DIE of the program into the runtime CU
@@ -168,6 +170,7 @@ impl DebugInfo {
             dwarf,
             cus,
             ranges,
+            bias: 0,
             names: OnceLock::new(),
             runtime_names: OnceLock::new(),
             consts_by_pkg: RwLock::new(HashMap::new()),
@@ -413,7 +416,7 @@ impl DebugInfo {
 
     /// Maps a runtime type descriptor (as `DW_AT_go_runtime_type` records it)
     /// to its DWARF type.
-    pub fn type_by_runtime_type(&self, rtype_addr: u64) -> Option<TypeId> {
+    pub(crate) fn type_by_runtime_type_file(&self, rtype_addr: u64) -> Option<TypeId> {
         match self.runtime_names() {
             Some(rt) => rt.runtime_types.get(&rtype_addr).map(|&o| TypeId(o)),
             None => self.names().runtime_types.get(&rtype_addr).map(|&o| TypeId(o)),
@@ -421,7 +424,7 @@ impl DebugInfo {
     }
 
     /// A package-level variable by its qualified name (`main.counter`).
-    pub fn global(&self, name: &str) -> Option<Global> {
+    pub(crate) fn global_file(&self, name: &str) -> Option<Global> {
         if name.starts_with("runtime.") {
             if let Some(rt) = self.runtime_names() {
                 return rt.global_by_name.get(name).and_then(|&i| rt.globals.get(i)).cloned();
@@ -433,7 +436,7 @@ impl DebugInfo {
 
     /// All package-level variables, optionally only those whose name starts
     /// with `package_prefix` (e.g. `"main."`), sorted by name.
-    pub fn globals(&self, package_prefix: Option<&str>) -> Vec<Global> {
+    pub(crate) fn globals_file(&self, package_prefix: Option<&str>) -> Vec<Global> {
         let mut v: Vec<Global> = self
             .names()
             .globals
@@ -495,7 +498,7 @@ impl DebugInfo {
     }
 
     /// A concrete function by its qualified name (`main.main`).
-    pub fn function_by_name(&self, name: &str) -> Option<FunctionInfo> {
+    pub(crate) fn function_by_name_file(&self, name: &str) -> Option<FunctionInfo> {
         self.names().funcs.get(name).cloned()
     }
 

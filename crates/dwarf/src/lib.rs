@@ -12,6 +12,7 @@
 //! from 1.25 the linker emits DWARF 5 (`.debug_loclists`, `.debug_rnglists`,
 //! `.debug_addr`, indexed addresses). Both are handled through gimli.
 
+mod bias;
 mod cache;
 mod funcs;
 mod index;

@@ -104,7 +104,7 @@ impl DebugInfo {
     }
 
     /// Source position of `pc`.
-    pub fn line_for_pc(&self, pc: u64) -> Option<LineInfo> {
+    pub(crate) fn line_for_pc_file(&self, pc: u64) -> Option<LineInfo> {
         let cu = self.cu_for_pc(pc)?;
         let rows = &self.cu_lines(cu).rows;
         let i = rows.partition_point(|r| r.addr <= pc).checked_sub(1)?;
@@ -116,7 +116,7 @@ impl DebugInfo {
     }
 
     /// Every line-table row whose address is in `range`, sorted by address.
-    pub fn line_table_rows(&self, range: Range<u64>) -> Vec<LineRow> {
+    pub(crate) fn line_table_rows_file(&self, range: Range<u64>) -> Vec<LineRow> {
         let mut cus: Vec<usize> = self
             .ranges
             .iter()
@@ -146,8 +146,8 @@ impl DebugInfo {
     /// First address flagged `prologue_end` in the function starting at
     /// `func_entry` (Go sets it after the stack-growth check,
     /// `cmd/internal/obj/x86/obj6.go` marks the prologue end).
-    pub fn prologue_end(&self, func_entry: u64) -> Option<u64> {
-        let f = self.function_at(func_entry)?;
+    pub(crate) fn prologue_end_file(&self, func_entry: u64) -> Option<u64> {
+        let f = self.function_at_file(func_entry)?;
         let cu = self.cu_for_pc(func_entry)?;
         let rows = &self.cu_lines(cu).rows;
         let from = rows.partition_point(|r| r.addr < f.low_pc);
@@ -211,7 +211,7 @@ impl DebugInfo {
 
     /// Resolves `file:line` to code addresses. If the line has no code, moves
     /// forward to the next line with `is_stmt` code of the same function.
-    pub fn resolve_line(&self, file: &str, line: u32) -> Result<LineLookup, DwarfError> {
+    pub(crate) fn resolve_line_file(&self, file: &str, line: u32) -> Result<LineLookup, DwarfError> {
         let path = self.match_file(file)?;
         let cus = self.files_to_cus().get(&path).cloned().unwrap_or_default();
         // line -> statement-start pcs, for every line >= `line` in this file.
@@ -264,7 +264,7 @@ impl DebugInfo {
         pcs.into_iter()
             .filter(|&pc| {
                 let func = self.func_entry_at(pc).map(|(_, f)| f.low);
-                let inlined = self.inline_chain(pc).first().map(|f| f.die);
+                let inlined = self.inline_chain_file(pc).first().map(|f| f.die);
                 seen.insert((func, inlined))
             })
             .collect()

@@ -14,7 +14,7 @@ use crate::{DwarfError, Location, LocationContext, Piece, PieceLoc, VarLocation,
 
 impl DebugInfo {
     /// Where `var`'s value is at `pc` in a frame described by `ctx`.
-    pub fn eval_location(
+    pub(crate) fn eval_location_file(
         &self,
         var: &Variable,
         pc: u64,
@@ -72,10 +72,10 @@ impl DebugInfo {
                     }
                     eval.resume_with_memory(gimli::Value::Generic(u64::from_le_bytes(buf)))?
                 }
-                EvaluationResult::RequiresRelocatedAddress(a) => eval.resume_with_relocated_address(a)?,
+                EvaluationResult::RequiresRelocatedAddress(a) => eval.resume_with_relocated_address(self.to_process(a))?,
                 EvaluationResult::RequiresIndexedAddress { index, .. } => {
                     let a = self.dwarf.address(unit, index)?;
-                    eval.resume_with_indexed_address(a)?
+                    eval.resume_with_indexed_address(self.to_process(a))?
                 }
                 EvaluationResult::RequiresTls(_) => return Err(DwarfError::Unavailable("TLS")),
                 other => {

@@ -28,8 +28,9 @@ pub struct Type {
     /// channels and funcs.
     pub size: u64,
     pub kind: TypeKind,
-    /// Address of the runtime type descriptor (`DW_AT_go_runtime_type`), used
-    /// to map an interface's dynamic type (its `*_type`) back to DWARF.
+    /// The runtime type descriptor (`DW_AT_go_runtime_type`): its offset from
+    /// `moduledata.types` (cmd/link/internal/ld/dwarf.go), used to map an
+    /// interface's dynamic type (its `*_type`) back to DWARF.
     pub runtime_type: Option<u64>,
 }
 

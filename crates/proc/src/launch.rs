@@ -293,3 +293,22 @@ unsafe fn child(
         fail(err_w, STAGE_EXEC)
     }
 }
+
+/// `AT_ENTRY` of process `pid` (from `/proc/PID/auxv`): the address the
+/// kernel started its executable at, which tells where a position-
+/// independent executable was loaded (getauxval(3); the vector is pairs of
+/// native words ending with `AT_NULL`).
+pub fn auxv_entry(pid: i32) -> std::io::Result<u64> {
+    const AT_NULL: u64 = 0;
+    const AT_ENTRY: u64 = 9;
+    let data = std::fs::read(format!("/proc/{pid}/auxv"))?;
+    for pair in data.chunks_exact(16) {
+        let word = |i: usize| u64::from_le_bytes(pair[i..i + 8].try_into().unwrap_or([0; 8]));
+        match word(0) {
+            AT_ENTRY => return Ok(word(8)),
+            AT_NULL => break,
+            _ => {}
+        }
+    }
+    Err(std::io::Error::other("no AT_ENTRY in the auxiliary vector"))
+}

@@ -18,7 +18,7 @@ mod sys;
 
 pub use error::ProcError;
 pub use interrupt::Interrupter;
-pub use launch::{ChildPipes, LaunchOptions, StdioMode};
+pub use launch::{auxv_entry, ChildPipes, LaunchOptions, StdioMode};
 pub use memory::{Memory, MemoryError};
 pub use process::{Process, ResumeMode, StopEvent, Tid};
 pub use regs::{FpRegisters, Registers};

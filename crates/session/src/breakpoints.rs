@@ -182,6 +182,16 @@ impl Table {
         self.bps.iter().any(|b| b.addrs.contains(&addr))
     }
 
+    /// Moves every breakpoint by `delta` bytes: the program was loaded
+    /// elsewhere (a position-independent executable restarted with ASLR).
+    pub fn shift(&mut self, delta: u64) {
+        for b in &mut self.bps {
+            for a in &mut b.addrs {
+                *a = a.wrapping_add(delta);
+            }
+        }
+    }
+
     pub fn all_addrs(&self) -> Vec<u64> {
         let mut v: Vec<u64> = self.bps.iter().flat_map(|b| b.addrs.iter().copied()).collect();
         v.sort_unstable();

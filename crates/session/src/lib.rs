@@ -178,6 +178,7 @@ impl Session {
     pub fn launch(opts: LaunchOptions) -> Result<(Session, Option<stillgo_proc::ChildPipes>)> {
         let program = Program::open(&opts.program)?;
         let (proc, pipes) = Process::launch(&opts)?;
+        let program = program.for_process(proc.pid())?;
         let mut s = Session::new(program, proc, Origin::Launched(opts));
         s.last_stop = Some(Stop::Entry);
         s.select_default_after_stop(None);
@@ -191,7 +192,7 @@ impl Session {
         let exe = PathBuf::from(format!("/proc/{pid}/exe"));
         let exe = std::fs::read_link(&exe).unwrap_or(exe);
         // Open the binary first: refusing a non-Go program must not disturb it.
-        let program = Program::open(&exe)?;
+        let program = Program::open(&exe)?.for_process(pid)?;
         let proc = Process::attach(pid)?;
         let mut s = Session::new(program, proc, Origin::Attached(pid));
         s.last_stop = Some(Stop::Entry);
@@ -291,6 +292,14 @@ impl Session {
             let _ = p.kill();
         }
         let (mut proc, pipes) = Process::launch(&opts)?;
+        // A position-independent executable may run elsewhere this time:
+        // the program is opened again for the new addresses and every
+        // breakpoint moves with its code.
+        if let Some(moved) = self.program.rebased_for(proc.pid())? {
+            self.bps.shift(moved.bin.load_bias().wrapping_sub(self.program.bin.load_bias()));
+            self.program = moved;
+            self.pc_cache = stack::PcCache::default();
+        }
         for addr in self.bps.all_addrs() {
             proc.set_breakpoint(addr)?;
         }

@@ -24,7 +24,14 @@ pub struct Program {
 
 impl Program {
     pub fn open(path: &Path) -> Result<Program, SessionError> {
-        let bin = Arc::new(Binary::open(path)?);
+        Program::open_loaded(path, 0)
+    }
+
+    /// The program as a process runs it `bias` bytes away from its link
+    /// addresses (a position-independent executable; see
+    /// [`Program::for_process`]).
+    pub fn open_loaded(path: &Path, bias: u64) -> Result<Program, SessionError> {
+        let bin = Arc::new(Binary::open_loaded(path, bias)?);
         let go_version = bin.go_version();
         if let Some(v) = &go_version {
             stillgo_runtime::versions::check_supported(v)?;
@@ -34,7 +41,7 @@ impl Program {
             let sections = DwarfSections::from_fn(|name| {
                 (name != ".debug_frame").then(|| bin.section(name)).flatten().map(|d| Arc::from(d.as_ref()))
             });
-            Some(Arc::new(DebugInfo::new(sections)?))
+            Some(Arc::new(DebugInfo::new(sections)?.with_load_bias(bias)))
         } else {
             None
         };
@@ -45,6 +52,34 @@ impl Program {
             None => go_version.as_ref().and_then(stillgo_runtime::versions::fallback_layout),
         };
         Ok(Program { path: path.to_path_buf(), bin, dwarf, layout, go_version, freeze_facts: Default::default() })
+    }
+
+    /// This program as process `pid` runs it: the same program when it is
+    /// loaded at its link addresses, else opened again with the load bias
+    /// the kernel chose (ASLR places a PIE anywhere), read from the
+    /// process's auxiliary vector (`AT_ENTRY`, the entry point it runs).
+    /// Refused when the process does not run this file (an entry point that
+    /// no bias explains).
+    pub fn for_process(self, pid: i32) -> Result<Program, SessionError> {
+        Ok(self.rebased_for(pid)?.unwrap_or(self))
+    }
+
+    /// [`Program::for_process`], None when this program already fits.
+    pub fn rebased_for(&self, pid: i32) -> Result<Option<Program>, SessionError> {
+        let entry = stillgo_proc::auxv_entry(pid).map_err(|e| SessionError::Invalid(format!("cannot read where process {pid} runs its code: {e}")))?;
+        let bias = entry.wrapping_sub(self.bin.link_entry());
+        if bias == self.bin.load_bias() {
+            return Ok(None);
+        }
+        if !self.bin.is_pie() {
+            return Err(SessionError::Invalid(format!(
+                "process {pid} runs its entry point at {entry:#x}, but {} is linked to run it at {:#x} and is not position-independent: the process does not run this binary",
+                self.path.display(),
+                self.bin.link_entry()
+            )));
+        }
+        tracing::debug!(bias = format_args!("{bias:#x}"), "position-independent executable loaded away from its link addresses");
+        Program::open_loaded(&self.path, bias).map(Some)
     }
 
     pub fn dwarf(&self) -> Result<&Arc<DebugInfo>, SessionError> {
