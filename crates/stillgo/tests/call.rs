@@ -471,8 +471,13 @@ fn call_refused_at_unsafe_point_and_on_system_stack() {
         // cmd/internal/obj/x86/obj6.go stacksplit marks the check and the
         // morestack call). Stopped at the instruction right after the
         // range, the runtime looks at pc-1 (inside it) and refuses.
+        let mut s = Session::exec(&bin, &[]);
+        // The debuggee's pid is its first thread's; a position-independent
+        // build runs away from its link addresses.
+        let threads = s.send("threads");
+        let pid: i32 = threads.split_whitespace().skip_while(|w| *w != "Thread").nth(1).and_then(|t| t.parse().ok()).unwrap_or_else(|| panic!("{tc}: {threads}"));
         let end = {
-            let program = stillgo_session::Program::open(&bin).expect("open");
+            let program = stillgo_session::Program::open(&bin).expect("open").for_process(pid).expect("the process runs the binary");
             let pcln = program.bin.pclntab();
             let f = pcln.func_by_name("main.work").expect("main.work");
             let mut seen_unsafe = false;
@@ -486,7 +491,6 @@ fn call_refused_at_unsafe_point_and_on_system_stack() {
                 })
                 .unwrap_or_else(|| panic!("{tc}: no unsafe-point range in main.work"))
         };
-        let mut s = Session::exec(&bin, &[]);
         let out = s.send(&format!("break *{end:#x}"));
         assert!(out.contains("main.work"), "{tc}: {out}");
         let out = s.send("continue");

@@ -53,6 +53,74 @@ impl Flavor {
     }
 }
 
+/// How every test program of this run is linked, on top of its [`Flavor`]:
+/// the build modes users' programs come in. Chosen for a whole test run by
+/// `STILLGO_BUILD` (`internal`, the default; `external`, `pie`, `race`), so
+/// each suite runs unchanged on each (scripts/test.sh).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BuildMode {
+    /// The Go linker, no cgo: what `go build` does for pure Go programs.
+    Internal,
+    /// `-ldflags=-linkmode=external`, cgo on: the system linker lays the
+    /// binary out, as for every program with cgo code.
+    External,
+    /// `-buildmode=pie`: position independent, loaded at a random address.
+    Pie,
+    /// `-race`: the race runtime's C code and threads, cgo on.
+    Race,
+}
+
+impl BuildMode {
+    pub const ALL: [BuildMode; 4] = [BuildMode::Internal, BuildMode::External, BuildMode::Pie, BuildMode::Race];
+
+    /// The mode of this test run (`STILLGO_BUILD`); panics on an unknown
+    /// name rather than silently testing the default.
+    pub fn current() -> BuildMode {
+        match std::env::var("STILLGO_BUILD").as_deref() {
+            Err(_) | Ok("") | Ok("internal") => BuildMode::Internal,
+            Ok("external") => BuildMode::External,
+            Ok("pie") => BuildMode::Pie,
+            Ok("race") => BuildMode::Race,
+            Ok(other) => panic!("STILLGO_BUILD={other}: expected internal, external, pie or race"),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            BuildMode::Internal => "internal",
+            BuildMode::External => "external",
+            BuildMode::Pie => "pie",
+            BuildMode::Race => "race",
+        }
+    }
+
+    fn cgo(self) -> bool {
+        matches!(self, BuildMode::External | BuildMode::Race)
+    }
+
+    /// `go build` arguments of `flavor` in this mode (linker flags merged:
+    /// a second `-ldflags` would replace the first).
+    fn go_args(self, flavor: Flavor) -> Vec<String> {
+        let mut args: Vec<String> = flavor.go_args().iter().map(|s| s.to_string()).collect();
+        let extra_ld = match self {
+            BuildMode::External => Some("-linkmode=external"),
+            _ => None,
+        };
+        if let Some(ld) = extra_ld {
+            match args.iter_mut().find(|a| a.starts_with("-ldflags=")) {
+                Some(a) => *a = format!("{a} {ld}"),
+                None => args.push(format!("-ldflags={ld}")),
+            }
+        }
+        match self {
+            BuildMode::Pie => args.push("-buildmode=pie".into()),
+            BuildMode::Race => args.push("-race".into()),
+            _ => {}
+        }
+        args
+    }
+}
+
 impl std::fmt::Display for Flavor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())
@@ -124,9 +192,14 @@ fn gotest_dir() -> PathBuf {
 }
 
 fn build_at(src: &Path, name: &str, tc: &GoToolchain, flavor: Flavor) -> PathBuf {
-    let out = gotest_dir().join(&tc.version).join(flavor.name()).join(name);
-    let key = format!("{}/{}/{}", tc.version, flavor.name(), src.display());
-    with_build_lock(&key, &out, src, || run_go_build(src, &out, tc, flavor))
+    let mode = BuildMode::current();
+    let dir = match mode {
+        BuildMode::Internal => flavor.name().to_string(),
+        m => format!("{}-{}", flavor.name(), m.name()),
+    };
+    let out = gotest_dir().join(&tc.version).join(&dir).join(name);
+    let key = format!("{}/{dir}/{}", tc.version, src.display());
+    with_build_lock(&key, &out, src, || run_go_build(src, &out, tc, flavor, mode))
 }
 
 /// Runs `build` at most once per `key` in this process, under a cross-process
@@ -157,7 +230,7 @@ fn with_build_lock(key: &str, out: &Path, src: &Path, build: impl FnOnce()) -> P
     out.to_path_buf()
 }
 
-fn run_go_build(src: &Path, out: &Path, tc: &GoToolchain, flavor: Flavor) {
+fn run_go_build(src: &Path, out: &Path, tc: &GoToolchain, flavor: Flavor, mode: BuildMode) {
     let (dir, target) = if src.is_dir() {
         (src.to_path_buf(), ".".to_string())
     } else {
@@ -169,14 +242,18 @@ fn run_go_build(src: &Path, out: &Path, tc: &GoToolchain, flavor: Flavor) {
     // sees a half-written binary (the rename is atomic within a directory).
     let tmp = sibling(out, &format!(".tmp{}", std::process::id()));
     let mut cmd = go_command(tc);
-    cmd.current_dir(&dir).args(flavor.go_args()).arg("-o").arg(&tmp).arg(&target);
+    cmd.current_dir(&dir).args(mode.go_args(flavor)).arg("-o").arg(&tmp).arg(&target);
+    if mode.cgo() {
+        cmd.env("CGO_ENABLED", "1");
+    }
     let output = cmd.output().unwrap_or_else(|e| panic!("cannot run {}: {e}", tc.go_bin().display()));
     if !output.status.success() {
         let _ = fs::remove_file(&tmp);
         panic!(
-            "building {} with go{} ({flavor}) failed:\n$ {:?}\n{}{}",
+            "building {} with go{} ({flavor}, {} build) failed:\n$ {:?}\n{}{}",
             src.display(),
             tc.version,
+            mode.name(),
             cmd,
             String::from_utf8_lossy(&output.stdout),
             String::from_utf8_lossy(&output.stderr)
@@ -264,6 +341,15 @@ mod tests {
         File::options().write(true).open(&src).unwrap().set_modified(now + Duration::from_secs(60)).unwrap();
         assert!(is_stale(&out, &dir), "a newer file in a subdirectory makes it stale");
         fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn build_modes_merge_linker_flags() {
+        assert_eq!(BuildMode::External.go_args(Flavor::Stripped), ["build", "-ldflags=-s -w -linkmode=external"]);
+        assert_eq!(BuildMode::External.go_args(Flavor::Debug), ["build", "-gcflags=all=-N -l", "-ldflags=-linkmode=external"]);
+        assert_eq!(BuildMode::Pie.go_args(Flavor::Optimized), ["build", "-buildmode=pie"]);
+        assert_eq!(BuildMode::Race.go_args(Flavor::Test), ["test", "-c", "-gcflags=all=-N -l", "-race"]);
+        assert_eq!(BuildMode::Internal.go_args(Flavor::Optimized), ["build"]);
     }
 
     #[test]

@@ -66,7 +66,7 @@ mod session;
 mod source;
 mod toolchain;
 
-pub use gobuild::{build, build_c, build_path, go_command, testdata_dir, Flavor};
+pub use gobuild::{build, build_c, build_path, go_command, testdata_dir, BuildMode, Flavor};
 pub use session::{
     default_timeout, run_command, run_script, stillgo_bin, stillgo_command, Session, DEFAULT_TIMEOUT,
     PROMPT_LINE,

@@ -33,6 +33,7 @@ use stillgo_runtime::{Limits, Reader, Value};
 
 use crate::abi::{int_reg, set_int_reg, Assign, FrameLayout, Reg, RegPiece};
 use crate::events::wait_alive;
+use crate::race;
 use crate::hooks::{CallHooks, EventAction, RunAll};
 use crate::CallError;
 
@@ -180,6 +181,10 @@ pub fn inject_with(
 
     let mut phase = Phase::Starting;
     let mut outcome: Option<Result<CallOutcome, CallError>> = None;
+    // The stopped goroutine (ABIInternal's g register in user code), on
+    // whose behalf the call runs (race.rs).
+    let caller_g = saved.r14();
+    let mut race_ctx: Option<race::SharedRaceContext> = None;
     loop {
         proc.resume(hooks.resume_mode(tid))?;
         let ev = wait_alive(proc, CallError::Exited)?;
@@ -204,10 +209,21 @@ pub fn inject_with(
         };
         let regs = proc.regs(tid)?;
         let code = regs.r12();
+        // The called function is done (or was never started): the call
+        // goroutine gets its own race context back before it ends.
+        if matches!(code, r12::RETURNED | r12::PANICKED | r12::RESTORE) {
+            if let Some(r) = race_ctx.take() {
+                r.give_back(proc)?;
+            }
+        }
         match (code, phase) {
             (r12::FRAME_READY, Phase::Starting) => {
                 let started = hooks.call_started(proc, regs.r14());
-                match started.and_then(|()| write_frame(proc, tid, regs, pc, spec, layout)) {
+                let shared = started.and_then(|()| race::share(proc, env.dwarf, caller_g, regs.r14()));
+                match shared.and_then(|r| {
+                    race_ctx = r;
+                    write_frame(proc, tid, regs, pc, spec, layout)
+                }) {
                     Ok(()) => phase = Phase::Running,
                     Err(e) => {
                         // Resuming without redirecting runs debugCallNN on to

@@ -41,6 +41,7 @@ pub mod freeze;
 pub mod heap;
 pub mod hooks;
 pub mod inject;
+mod race;
 
 pub use abi::{layout, Assign, FrameLayout, Reg, RegPiece};
 pub use caller::Caller;
