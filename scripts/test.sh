@@ -53,5 +53,5 @@ mode_versions=1.27.3
 for mode in external pie; do
   step "STILLGO_BUILD=$mode: control, values, call, frozen (Go $mode_versions)"
   STILLGO_BUILD=$mode STILLGO_GO_VERSIONS=$mode_versions \
-    cargo test -p stillgo --test control --test values --test call --test frozen "$@"
+    cargo test -p stillgo --test control --test values --test call --test frozen
 done
