@@ -91,6 +91,8 @@ pub enum ResumeMode {
     All,
     /// Only these threads; the others stay stopped.
     Only(Vec<Tid>),
+    /// Every stopped thread but these (threads created later run too).
+    AllBut(Vec<Tid>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -508,6 +510,9 @@ impl Process {
         self.ensure_alive()?;
         let set: Vec<Tid> = match mode {
             ResumeMode::All => self.threads.iter().filter(|(_, t)| t.run == Run::Stopped && !t.zombie).map(|(&tid, _)| tid).collect(),
+            ResumeMode::AllBut(held) => {
+                self.threads.iter().filter(|(tid, t)| t.run == Run::Stopped && !t.zombie && !held.contains(tid)).map(|(&tid, _)| tid).collect()
+            }
             ResumeMode::Only(tids) => {
                 for &tid in &tids {
                     self.stopped_thread(tid)?;

@@ -696,6 +696,12 @@ pub fn m_locks_offset(dwarf: &DebugInfo) -> Option<u64> {
     dwarf.struct_field("runtime.m", "locks").map(|(o, _)| o)
 }
 
+/// Offset of `m.incgo` (bool, runtime2.go: "m is executing a cgo call"),
+/// set by `cgocall` around the C function (runtime/cgocall.go).
+pub fn m_incgo_offset(dwarf: &DebugInfo) -> Option<u64> {
+    dwarf.struct_field("runtime.m", "incgo").map(|(o, _)| o)
+}
+
 /// Offsets of `m.vdsoSP` / `m.vdsoPC` (runtime/vdso_linux.go, set around a
 /// vDSO call): where a thread inside a vDSO call (on the g0 stack, TLS
 /// still naming the goroutine) came from.

@@ -745,7 +745,13 @@ impl Session {
             self.invalidate();
             let ev = {
                 let p = self.proc_mut()?;
-                p.resume(stillgo_proc::ResumeMode::All)?;
+                // A frozen step keeps the threads running C code stopped
+                // (stillgo_world::freeze: the hooks say which may run).
+                let mode = match hooks.as_deref_mut() {
+                    Some(h) => h.resume_mode(0),
+                    None => stillgo_proc::ResumeMode::All,
+                };
+                p.resume(mode)?;
                 p.wait()?
             };
             self.invalidate();

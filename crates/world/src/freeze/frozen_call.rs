@@ -145,7 +145,7 @@ impl<'a> FrozenCall<'a> {
             // The world is still frozen: running the other threads until
             // the stop arrives changes no user state. The call's thread is
             // back at the user's stop, in user code: it stays stopped.
-            let others: Vec<Tid> = proc.threads().into_iter().filter(|&t| t != call_tid).collect();
+            let others = self.freezer.may_run(proc, &[call_tid]);
             if others.is_empty() {
                 break;
             }
@@ -197,7 +197,12 @@ impl FrozenCall<'_> {
 
 impl CallHooks for FrozenCall<'_> {
     fn resume_mode(&mut self, _call_tid: Tid) -> ResumeMode {
-        ResumeMode::All
+        // Once thawed for a blocked call, everything runs.
+        if self.freezer.frozen {
+            ResumeMode::AllBut(self.freezer.in_c.iter().copied().collect())
+        } else {
+            ResumeMode::All
+        }
     }
 
     fn call_started(&mut self, proc: &mut Process, call_g: u64) -> Result<(), CallError> {

@@ -47,6 +47,7 @@ impl Freezer {
         // scheduling goes off, so none of them is parked while holding a
         // runtime semaphore the call may need (a GC the call starts waits
         // for work.startSema, gcsema and worldsema).
+        self.in_c = self.c_threads(proc, pcln, call_tid);
         let actions = self.scan(proc, pcln, call_tid)?;
         self.apply(proc, pcln, &actions)?;
         proc.write_memory(self.facts.sched.disable_user, &[1])?;
@@ -104,7 +105,7 @@ impl Freezer {
                 )));
             }
             self.rounds += 1;
-            let others: Vec<Tid> = proc.threads().into_iter().filter(|&t| t != call_tid && proc.regs(t).is_ok()).collect();
+            let others: Vec<Tid> = self.may_run(proc, &[call_tid]).into_iter().filter(|&t| proc.regs(t).is_ok()).collect();
             if others.is_empty() {
                 return Ok(());
             }

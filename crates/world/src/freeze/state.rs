@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use stillgo_binary::{Binary, GoVersion};
+use stillgo_binary::{Binary, GoVersion, Pclntab};
 use stillgo_dwarf::DebugInfo;
 use stillgo_proc::{Memory, Process, ResumeMode, StopEvent, Tid};
 use stillgo_runtime::versions::{self, GStatus, Layout, MPreempt, RunQueues, SchedLayout};
@@ -65,6 +65,8 @@ pub struct FreezeFacts {
     /// Offsets of `m.vdsoSP` / `m.vdsoPC`: where a thread inside a vDSO
     /// call (on the g0 stack, TLS still naming the goroutine) came from.
     pub m_vdso: Option<(u64, u64)>,
+    /// Offset of `m.incgo`: a thread in C code for a goroutine's cgo call.
+    pub m_incgo: Option<u64>,
     /// Where `runtime.newproc1` returns a new goroutine (see
     /// [`stillgo_runtime::goroutines::newproc1_return_sites`]).
     pub newproc1_returns: Vec<u64>,
@@ -106,6 +108,7 @@ impl FreezeFacts {
             run_queues: RunQueues::from_dwarf(dwarf),
             m_preempt: MPreempt::from_dwarf(dwarf),
             m_vdso: versions::m_vdso_offsets(dwarf),
+            m_incgo: versions::m_incgo_offset(dwarf),
             version: version.cloned(),
         })
     }
@@ -203,6 +206,9 @@ pub struct Freezer {
     pub(super) overridden: std::collections::HashSet<u64>,
     /// Goroutines made to call asyncPreempt, until they left their thread.
     pub(super) parking: std::collections::HashSet<u64>,
+    /// Threads running C code for the program (see [`Freezer::c_threads`]):
+    /// kept stopped from the freeze to the thaw.
+    pub(super) in_c: std::collections::HashSet<Tid>,
     /// Rounds of the quiesce loop the last freeze needed.
     pub rounds: u32,
     /// The call's goroutine (`runtime.g` address), once started.
@@ -336,6 +342,7 @@ pub(super) fn step_once(proc: &mut Process, tid: Tid) -> Result<bool, FreezeErro
 impl Freezer {
     pub fn new(facts: FreezeFacts) -> Freezer {
         Freezer {
+            in_c: Default::default(),
             facts,
             patches: Vec::new(),
             bps: Vec::new(),
@@ -384,7 +391,54 @@ impl Freezer {
     /// Every thread but the held one and those whose event was kept for
     /// the caller (see [`Self::keep_foreign`]).
     pub(super) fn all_but_held(&self, proc: &Process, kept: &[Tid]) -> ResumeMode {
-        ResumeMode::Only(proc.threads().into_iter().filter(|&t| Some(t) != self.hold && !kept.contains(&t)).collect())
+        ResumeMode::Only(proc.threads().into_iter().filter(|&t| Some(t) != self.hold && !kept.contains(&t) && !self.in_c.contains(&t)).collect())
+    }
+
+    /// The threads that may run while the world is frozen: all but those
+    /// running C code ([`Freezer::c_threads`]) and `except`.
+    pub(super) fn may_run(&self, proc: &Process, except: &[Tid]) -> Vec<Tid> {
+        proc.threads().into_iter().filter(|t| !except.contains(t) && !self.in_c.contains(t)).collect()
+    }
+
+    /// Threads running C code on behalf of the program, which the freeze
+    /// keeps stopped: C code changes program state too (a C counter, a C
+    /// library's data), and the scheduler cannot stop it. Such a thread is
+    /// outside every Go function and either runs a goroutine's cgo call
+    /// (`m.incgo`, runtime/cgocall.go) or is a thread C code created (no
+    /// `g` in its TLS), which would run Go code through a callback
+    /// (cgocallback needs no scheduler). Threads the runtime itself has in
+    /// C (vDSO calls, thread creation on g0) are not held: the runtime may
+    /// hold locks there that the call needs. A goroutine that returns from
+    /// C meanwhile is stopped by the scheduler (`exitsyscall` checks
+    /// `sched.disable.user`). Stopping them costs nothing: a P in a cgo call
+    /// is in `_Psyscall`, which a stop-the-world takes without its thread.
+    pub(super) fn c_threads(&self, proc: &Process, pcln: &Pclntab, call_tid: Tid) -> std::collections::HashSet<Tid> {
+        let l = &self.facts.layout;
+        let mut out = std::collections::HashSet::new();
+        for tid in proc.threads() {
+            if tid == call_tid {
+                continue;
+            }
+            let Ok(regs) = proc.regs(tid) else { continue };
+            if pcln.func_for_pc(regs.pc()).is_some() {
+                continue;
+            }
+            let Ok(g) = proc.read_u64(regs.fs_base().wrapping_add(versions::TLS_G_OFFSET as u64)) else { continue };
+            let hold = if g == 0 {
+                true
+            } else {
+                let m = proc.read_u64(g + l.g_m).unwrap_or(0);
+                let incgo = self.facts.m_incgo.and_then(|o| read_u8(proc, m + o).ok());
+                m != 0 && incgo == Some(1) && proc.read_u64(m + l.m_curg).is_ok_and(|c| c != 0)
+            };
+            if hold {
+                out.insert(tid);
+            }
+        }
+        if !out.is_empty() {
+            tracing::debug!(?out, "threads in C code stay stopped while frozen");
+        }
+        out
     }
 
     /// An event the freezer's own loops do not handle (a trap of the

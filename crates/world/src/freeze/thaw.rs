@@ -43,12 +43,14 @@ impl Freezer {
         }
         if !proc.is_alive() {
             self.frozen = false;
+            self.in_c.clear();
             return Ok(());
         }
         let mut first_err: Option<FreezeError> = None;
         if let Err(e) = self.wait_sched_lock_free(proc, pcln) {
             if let FreezeError::Exited(_) = e {
                 self.frozen = false;
+                self.in_c.clear();
                 return Err(e);
             }
             first_err = Some(e);
@@ -92,6 +94,7 @@ impl Freezer {
         match on_thread {
             Ok(true) => {
                 self.frozen = false;
+                self.in_c.clear();
                 if let Err(e) = self.wake_sysmon(proc) {
                     first_err.get_or_insert(e);
                 }
@@ -99,6 +102,7 @@ impl Freezer {
             Ok(false) => match self.splice_runnable(proc) {
                 Ok(()) => {
                     self.frozen = false;
+                    self.in_c.clear();
                     // Idle Ms sleep; one blocked in netpoll wakes on a
                     // signal and finds the global run queue (findRunnable).
                     if let Err(e) = self.wake_sysmon(proc) {
@@ -190,7 +194,7 @@ impl Freezer {
             if Instant::now() >= deadline {
                 break Ok(());
             }
-            let set = if alone { vec![tid] } else { proc.threads().into_iter().filter(|t| *t == tid || !kept.contains(t)).collect() };
+            let set = if alone { vec![tid] } else { proc.threads().into_iter().filter(|t| *t == tid || !(kept.contains(t) || self.in_c.contains(t))).collect() };
             if let Err(e) = proc.resume(ResumeMode::Only(set)) {
                 break Err(e.into());
             }
