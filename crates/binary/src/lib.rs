@@ -206,14 +206,9 @@ impl Binary {
                 BinaryError::NotGo(path)
             });
         };
-        if let (Some(v), Some(b)) = (go_version, build_info.as_ref()) {
-            if !SUPPORTED_GO.contains(&v) {
-                return Err(BinaryError::UnsupportedGoVersion {
-                    path,
-                    found: b.version.clone(),
-                });
-            }
-        }
+        // Which Go versions to accept is the runtime model's decision
+        // (stillgo_runtime::versions::check_supported): this layer reads
+        // what it can.
         let find = |n: &str| sections.iter().find(|s| s.name == n);
         let hints = ModuleDataHints {
             // Go 1.27 gives the moduledata its own `.go.module` section

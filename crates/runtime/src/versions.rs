@@ -88,12 +88,32 @@ impl GStatus {
     }
 }
 
-/// Whether the binary's Go version is one stillgo supports.
-pub fn check_supported(v: &GoVersion) -> Result<(), RuntimeError> {
-    if !SUPPORTED_GO.contains(v) {
+/// What stillgo makes of a binary's Go version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VersionSupport {
+    Supported,
+    /// Built by a Go newer than the supported range: debugged on a best
+    /// effort (DWARF first, the newest known layouts otherwise), with this
+    /// warning for the user.
+    Newer(String),
+}
+
+/// Whether the binary's Go version is one stillgo supports: older releases
+/// are refused (their runtime layouts are unknown and pclntab formats
+/// differ), newer ones get a warning and a best effort, as with Delve.
+/// `enforce` false (`--check-go-version=false`) accepts older ones too.
+pub fn check_supported(v: &GoVersion, enforce: bool) -> Result<VersionSupport, RuntimeError> {
+    if SUPPORTED_GO.contains(v) {
+        return Ok(VersionSupport::Supported);
+    }
+    let newer = (v.major, v.minor) > SUPPORTED_GO.newest;
+    if !newer && enforce {
         return Err(RuntimeError::UnsupportedVersion(v.to_string()));
     }
-    Ok(())
+    Ok(VersionSupport::Newer(format!(
+        "this program was built with {v}, {} the supported {SUPPORTED_GO}: debugging it on a best effort (values may be unreadable); use a supported Go version for reliable results",
+        if newer { "newer than" } else { "outside" }
+    )))
 }
 
 /// Offsets of the runtime structures the debugger reads, resolved once per
@@ -746,3 +766,20 @@ pub const PARK_FRAMES: &[&str] = &[
     "runtime.exitsyscall",
     "runtime.timeSleep",
 ];
+
+#[cfg(test)]
+mod support_tests {
+    use super::*;
+
+    #[test]
+    fn older_refused_newer_warned() {
+        assert_eq!(check_supported(&GoVersion::new(1, 24, 3), true).unwrap(), VersionSupport::Supported);
+        assert!(check_supported(&GoVersion::new(1, 21, 0), true).is_err());
+        assert!(matches!(check_supported(&GoVersion::new(1, 21, 0), false), Ok(VersionSupport::Newer(_))));
+        let newest = SUPPORTED_GO.newest;
+        match check_supported(&GoVersion::new(newest.0, newest.1 + 1, 0), true) {
+            Ok(VersionSupport::Newer(w)) => assert!(w.contains("newer than the supported Go 1.22 to 1.27") && w.contains("best effort"), "{w}"),
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -24,7 +24,7 @@ use stillgo_runtime::{GStatus, Layout, Limits, Reader, Value};
 
 pub use breakpoints::{Breakpoint, HitCondition, TraceHit, TraceHook};
 pub use locspec::LocSpec;
-pub use program::Program;
+pub use program::{Program, CHECK_GO_VERSION};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {

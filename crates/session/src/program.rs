@@ -10,6 +10,11 @@ use stillgo_runtime::Layout;
 
 use crate::SessionError;
 
+/// Whether binaries built by a Go older than the supported range are
+/// refused (`--check-go-version`, true by default as in Delve; newer ones
+/// always get a warning and a best effort).
+pub static CHECK_GO_VERSION: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
 pub struct Program {
     pub path: PathBuf,
     pub bin: Arc<Binary>,
@@ -18,6 +23,9 @@ pub struct Program {
     /// Runtime layout; None without DWARF.
     pub layout: Option<Layout>,
     pub go_version: Option<GoVersion>,
+    /// What the user should know before trusting what they see (a Go
+    /// version newer than the supported range).
+    pub warnings: Vec<String>,
     /// What frozen-world calls need, resolved at the first one.
     pub(crate) freeze_facts: std::sync::OnceLock<Result<stillgo_world::FreezeFacts, stillgo_world::FreezeError>>,
 }
@@ -33,8 +41,13 @@ impl Program {
     pub fn open_loaded(path: &Path, bias: u64) -> Result<Program, SessionError> {
         let bin = Arc::new(Binary::open_loaded(path, bias)?);
         let go_version = bin.go_version();
+        let mut warnings = Vec::new();
         if let Some(v) = &go_version {
-            stillgo_runtime::versions::check_supported(v)?;
+            let enforce = CHECK_GO_VERSION.load(std::sync::atomic::Ordering::Relaxed);
+            if let stillgo_runtime::versions::VersionSupport::Newer(w) = stillgo_runtime::versions::check_supported(v, enforce)? {
+                tracing::warn!("{w}");
+                warnings.push(w);
+            }
         }
         let dwarf = if bin.has_dwarf() {
             // .debug_frame is not needed: Go frames unwind from pclntab.
@@ -51,7 +64,7 @@ impl Program {
             // found in the running program (Session::layout).
             None => go_version.as_ref().and_then(stillgo_runtime::versions::fallback_layout),
         };
-        Ok(Program { path: path.to_path_buf(), bin, dwarf, layout, go_version, freeze_facts: Default::default() })
+        Ok(Program { path: path.to_path_buf(), bin, dwarf, layout, go_version, warnings, freeze_facts: Default::default() })
     }
 
     /// This program as process `pid` runs it: the same program when it is

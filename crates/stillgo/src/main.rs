@@ -25,6 +25,11 @@ struct Cli {
     /// Where --log writes.
     #[arg(long = "log-dest", global = true, value_name = "FILE")]
     log_dest: Option<PathBuf>,
+    /// Refuse binaries built by a Go older than the supported range
+    /// (--check-go-version=false debugs them anyway; newer ones always get
+    /// a warning and a best effort).
+    #[arg(long = "check-go-version", global = true, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    check_go_version: Option<String>,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -74,9 +79,6 @@ enum Cmd {
         #[arg(long = "log-output", value_name = "LIST", hide = true)]
         log_output: Option<String>,
         /// Accepted for `dlv dap` compatibility; ignored.
-        #[arg(long = "check-go-version", value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true", hide = true)]
-        check_go_version: Option<String>,
-        /// Accepted for `dlv dap` compatibility; ignored.
         #[arg(long = "only-same-user", value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true", hide = true)]
         only_same_user: Option<String>,
     },
@@ -109,6 +111,14 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<ExitCode, String> {
+    if let Some(v) = &cli.check_go_version {
+        let check = match v.as_str() {
+            "true" => true,
+            "false" => false,
+            other => return Err(format!("invalid argument \"{other}\" for \"--check-go-version\" flag: expected true or false")),
+        };
+        stillgo_session::CHECK_GO_VERSION.store(check, std::sync::atomic::Ordering::Relaxed);
+    }
     let init = match &cli.init {
         Some(p) => Some(std::fs::read_to_string(p).map_err(|e| format!("cannot read init file {}: {e}", p.display()))?),
         None => None,

@@ -85,6 +85,9 @@ pub fn run(target: Target, wd: Option<PathBuf>, init: Option<String>) -> Result<
     }
     let mut repl = commands::Repl::new(session);
     let mut out = Out { at_line_start: true };
+    for w in &repl.session.program.warnings {
+        out.line(&format!("Warning: {w}"));
+    }
     if repl.session.program.dwarf.is_none() {
         // Say only what really works: the goroutine list needs the runtime
         // layout, which may be unknown without DWARF.
