@@ -5,6 +5,7 @@
 pub mod breakpoints;
 pub mod disasm;
 pub mod locspec;
+pub mod paths;
 pub mod program;
 pub mod source;
 mod stepping;
@@ -170,6 +171,8 @@ pub struct Session {
     pub last_stop: Option<Stop>,
     /// `next`/`step`/`stepout` freeze every other goroutine (stepping.rs, with stillgo_world::freeze::FrozenStep).
     pub freeze_steps: bool,
+    /// Where the sources the binary names are on this machine.
+    pub sources: paths::SourceMap,
     /// What the freezer did during the last frozen step.
     pub last_step_freeze: Option<FreezeReport>,
 }
@@ -201,7 +204,9 @@ impl Session {
     }
 
     fn new(program: Program, proc: Process, origin: Origin) -> Session {
+        let sources = paths::SourceMap::new(program.bin.main_module().map(str::to_string), &program.path);
         Session {
+            sources,
             program,
             proc: Some(proc),
             origin,

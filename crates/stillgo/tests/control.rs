@@ -600,3 +600,51 @@ fn debuggee_killed_from_outside_during_continue() {
     }
 }
 
+
+/// `-trimpath` binaries name their sources `hello/main.go` (main module),
+/// `strings/strings.go` (GOROOT): listings find them in the local module and
+/// the toolchain's GOROOT; `config substitute-path` redirects them.
+#[test]
+fn trimpath_sources_are_found_and_substituted() {
+    for tc in go_versions() {
+        let out_dir = stillgo_testkit::repo_root().join("target").join("gotest").join(&tc.version).join("trimpath");
+        std::fs::create_dir_all(&out_dir).expect("mkdir");
+        let bin = out_dir.join(format!("hello-{}", std::process::id()));
+        let st = stillgo_testkit::go_command(&tc)
+            .current_dir(stillgo_testkit::testdata_dir().join("hello"))
+            .args(["build", "-trimpath", "-gcflags=all=-N -l", "-o"])
+            .arg(&bin)
+            .arg(".")
+            .status()
+            .expect("go build");
+        assert!(st.success(), "{tc}: go build -trimpath");
+        let line = bp_line("hello", "main.go", "top");
+        // The debugger looks for the module from its working directory; GOROOT
+        // from the environment, as the go command does.
+        let mut c = Command::new(env!("CARGO_BIN_EXE_stillgo"));
+        c.env("NO_COLOR", "1").env("GOROOT", &tc.goroot).current_dir(stillgo_testkit::testdata_dir().join("hello")).arg("exec").arg(&bin);
+        let mut s = Session::start(c);
+        let out = s.send(&format!("break main.go:{line}"));
+        assert!(out.contains(&format!("hello/main.go:{line}")), "{tc}: the binary's own name: {out}");
+        let out = s.send("continue");
+        assert!(out.lines().any(|l| l.starts_with("=>") && l.contains(&format!("{line}:")) && l.ends_with("return list // BP:top")), "{tc}: listed from the local module: {out}");
+        let out = s.send("list strings.ToLower");
+        assert!(out.contains("func ToLower(s string) string"), "{tc}: listed from GOROOT: {out}");
+        // A copy elsewhere, through a substitution.
+        let copy = out_dir.join(format!("src-{}", std::process::id()));
+        std::fs::create_dir_all(&copy).expect("mkdir");
+        let src = std::fs::read_to_string(stillgo_testkit::testdata_dir().join("hello/main.go")).expect("read");
+        std::fs::write(copy.join("main.go"), src.replace("// BP:top", "// substituted")).expect("write");
+        s.send(&format!("config substitute-path hello {}", copy.display()));
+        let out = s.send("list");
+        assert!(out.contains("return list // substituted"), "{tc}: {out}");
+        let out = s.send("config");
+        assert!(out.contains(&format!("\"hello\" -> \"{}\"", copy.display())), "{tc}: {out}");
+        s.send("config substitute-path hello");
+        let out = s.send("list");
+        assert!(out.contains("return list // BP:top"), "{tc}: the rule is gone: {out}");
+        s.send_and_exit("exit");
+        let _ = std::fs::remove_dir_all(&copy);
+        let _ = std::fs::remove_file(&bin);
+    }
+}

@@ -65,7 +65,7 @@ const COMMANDS: &[Command] = &[
     Command { names: &["list", "ls", "l"], usage: "list [<location>]", help: "Shows source code." },
     Command { names: &["disassemble", "disass"], usage: "disassemble [-a <start> <end>] [-l <location>]", help: "Disassembles the current function, an address range, or a location's function." },
     Command { names: &["regs"], usage: "regs", help: "Prints the registers of the current thread." },
-    Command { names: &["config"], usage: "config [max-string-len|max-array-values|max-variable-recurse <n> | freeze on|off | freeze-steps on|off]", help: "Shows or changes settings. freeze: calls freeze every other goroutine (default on). freeze-steps: next, step and stepout freeze every other goroutine, so only the current one advances (default off)." },
+    Command { names: &["config"], usage: "config [max-string-len|max-array-values|max-variable-recurse <n> | freeze on|off | freeze-steps on|off | substitute-path FROM [TO] | substitute-path -clear]", help: "Shows or changes settings. substitute-path: source paths in the binary starting with FROM are read from TO (as Delve's; trimmed -trimpath paths are found in the local module, module cache and GOROOT on their own). freeze: calls freeze every other goroutine (default on). freeze-steps: next, step and stepout freeze every other goroutine, so only the current one advances (default off)." },
     Command { names: &["help", "h"], usage: "help [<command>]", help: "Prints help." },
     Command { names: &["exit", "quit", "q"], usage: "exit", help: "Exits: kills a launched program, detaches from an attached one (leaving it running)." },
 ];
@@ -161,7 +161,7 @@ impl Repl {
                     return Err("already at the bottom of the stack".into());
                 }
                 let f = s.select_frame(to as usize).map_err(err)?;
-                Ok(format!("Frame {to}: {}\n{}", frame_where(&f), listing(&f)))
+                Ok(format!("Frame {to}: {}\n{}", frame_where(&f), listing(&self.session.sources, &f)))
             }
             "locals" => self.cmd_vars(args, false),
             "args" => self.cmd_vars(args, true),
@@ -241,7 +241,7 @@ impl Repl {
                         head.push_str(&self.panic_details(bp));
                     }
                 }
-                head + &listing(&f)
+                head + &listing(&self.session.sources, &f)
             }
             Stop::StepDone { .. } | Stop::Interrupted { .. } | Stop::Signal { .. } => {
                 let goroutine = match stop {
@@ -258,7 +258,7 @@ impl Repl {
                 let Ok(f) = s.current_frame() else { return head };
                 let g = goroutine.or(s.selected_goroutine()).map(|g| format!("goroutine {g}: ")).unwrap_or_default();
                 let _ = writeln!(head, "> {g}{} (PC: {:#x})", frame_where(&f), f.pc);
-                head + &listing(&f)
+                head + &listing(&self.session.sources, &f)
             }
         }
     }
@@ -477,7 +477,7 @@ impl Repl {
         let n: usize = n.parse().map_err(|_| "usage: frame <n> [<command>]".to_string())?;
         if rest.is_empty() {
             let f = self.session.select_frame(n).map_err(err)?;
-            return Ok(format!("Frame {n}: {}\n{}", frame_where(&f), listing(&f)));
+            return Ok(format!("Frame {n}: {}\n{}", frame_where(&f), listing(&self.session.sources, &f)));
         }
         let saved = self.session.selected_frame();
         self.session.select_frame(n).map_err(err)?;
@@ -552,7 +552,7 @@ impl Repl {
     fn cmd_list(&mut self, args: &str) -> CmdResult {
         if args.is_empty() {
             let f = self.session.current_frame().map_err(err)?;
-            return Ok(listing(&f));
+            return Ok(listing(&self.session.sources, &f));
         }
         let spec = stillgo_session::LocSpec::parse(args).map_err(err)?;
         let cur = self.session.current_file();
@@ -563,7 +563,7 @@ impl Repl {
             _ => r.line,
         };
         let mut out = format!("Showing {}:{line}\n", file);
-        out.push_str(&source::listing(&file, line, 5, 5, false)?);
+        out.push_str(&source::listing(&self.session.sources.local(&file), line, 5, 5, false)?);
         Ok(out)
     }
 
@@ -602,14 +602,36 @@ impl Repl {
         let parts: Vec<&str> = args.split_whitespace().collect();
         let l = &mut self.session.limits;
         match parts.as_slice() {
-            [] | ["-list"] => Ok(format!(
-                "max-string-len = {}\nmax-array-values = {}\nmax-variable-recurse = {}\nfreeze = {}\nfreeze-steps = {}\n",
-                l.max_string_len,
-                l.max_array_values,
-                l.max_depth,
-                if self.freeze { "on" } else { "off" },
-                if self.session.freeze_steps { "on" } else { "off" }
-            )),
+            [] | ["-list"] => {
+                let mut out = format!(
+                    "max-string-len = {}\nmax-array-values = {}\nmax-variable-recurse = {}\nfreeze = {}\nfreeze-steps = {}\nsubstitute-path =",
+                    l.max_string_len,
+                    l.max_array_values,
+                    l.max_depth,
+                    if self.freeze { "on" } else { "off" },
+                    if self.session.freeze_steps { "on" } else { "off" }
+                );
+                for (from, to) in &self.session.sources.substitutions {
+                    out.push_str(&format!(" {from:?} -> {to:?}"));
+                }
+                out.push('\n');
+                Ok(out)
+            }
+            // Delve's forms: `substitute-path FROM TO` adds (or replaces) a
+            // rule, `substitute-path FROM` removes it, `substitute-path -clear`
+            // removes them all.
+            ["substitute-path", "-clear"] => {
+                self.session.sources.substitutions.clear();
+                Ok(String::new())
+            }
+            ["substitute-path", from] => {
+                self.session.sources.substitute(from, "");
+                Ok(String::new())
+            }
+            ["substitute-path", from, to] => {
+                self.session.sources.substitute(from, to);
+                Ok(String::new())
+            }
             ["freeze-steps", v] => {
                 self.session.freeze_steps = match *v {
                     "on" | "true" => true,
@@ -701,9 +723,9 @@ fn frame_where(f: &Frame) -> String {
     format!("{}() {}", f.function.as_deref().unwrap_or("?"), pos(&f.file, f.line))
 }
 
-fn listing(f: &Frame) -> String {
+fn listing(sources: &stillgo_session::paths::SourceMap, f: &Frame) -> String {
     match &f.file {
-        Some(file) => source::listing(file, f.line, 5, 5, true).unwrap_or_default(),
+        Some(file) => source::listing(&sources.local(file), f.line, 5, 5, true).unwrap_or_default(),
         None => String::new(),
     }
 }
