@@ -2,6 +2,9 @@
 // (SQLite compiled from C, externally linked). A worker goroutine runs a
 // long query inside SQLite's C code in a loop, another counts in Go; main
 // stops at probe while the worker is inside SQLite.
+// (The test kit builds it with cgo on: see the line below.)
+//
+//stillgo:cgo
 package main
 
 import (

@@ -243,7 +243,7 @@ fn run_go_build(src: &Path, out: &Path, tc: &GoToolchain, flavor: Flavor, mode: 
     let tmp = sibling(out, &format!(".tmp{}", std::process::id()));
     let mut cmd = go_command(tc);
     cmd.current_dir(&dir).args(mode.go_args(flavor)).arg("-o").arg(&tmp).arg(&target);
-    if mode.cgo() {
+    if mode.cgo() || needs_cgo(&dir) {
         cmd.env("CGO_ENABLED", "1");
     }
     let output = cmd.output().unwrap_or_else(|e| panic!("cannot run {}: {e}", tc.go_bin().display()));
@@ -286,6 +286,15 @@ pub fn go_command(tc: &GoToolchain) -> Command {
         .env("GOCACHE", target.join("gocache").join(&tc.version))
         .env("GOPATH", target.join("gopath"));
     cmd
+}
+
+/// Whether the program in `dir` needs cgo: one of its files has C code
+/// (`import "C"`) or says its dependencies do (a `//stillgo:cgo` line).
+fn needs_cgo(dir: &Path) -> bool {
+    let Ok(entries) = fs::read_dir(dir) else { return false };
+    entries.flatten().filter(|e| e.path().extension().is_some_and(|x| x == "go")).any(|e| {
+        fs::read_to_string(e.path()).is_ok_and(|s| s.lines().any(|l| matches!(l.trim(), "import \"C\"" | "//stillgo:cgo")))
+    })
 }
 
 /// `out` with `suffix` appended to its file name (not `with_extension`,
