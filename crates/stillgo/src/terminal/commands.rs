@@ -510,7 +510,7 @@ impl Repl {
         let r = self.session.reader().map_err(err)?;
         let mut out = String::new();
         for g in dwarf.globals(None) {
-            if filter.is_empty() && (g.name.starts_with("runtime.") || g.name.starts_with("internal/") || g.name.contains("..")) {
+            if filter.is_empty() && (!stillgo_runtime::code::is_user(&g.name, None) || g.name.contains("..")) {
                 continue;
             }
             if !matches_filter(&g.name, filter) {

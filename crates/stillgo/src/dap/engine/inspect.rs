@@ -39,7 +39,8 @@ impl Engine {
         for (i, f) in frames.iter().enumerate().skip(start).take(levels) {
             let id = self.ids.push_frame(FrameCtx { target, frame: i });
             let name = f.function.as_deref().unwrap_or("?").to_string();
-            let runtime = name.starts_with("runtime.");
+            // Not the user's code (runtime, std internals): shown subtle.
+            let runtime = !stillgo_runtime::code::is_user(&name, f.file.as_deref());
             out.push(StackFrame {
                 id,
                 name,
