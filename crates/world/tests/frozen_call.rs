@@ -261,6 +261,11 @@ fn frozen_calls_keep_every_counter_still_and_the_thaw_undoes_everything() {
         assert!(report.frozen, "{what}: {report:?}");
         assert!(report.rounds > 0, "{what}: no preemption round although {running:?} ran user code: {report:?}");
         assert!(report.blocked.is_none() && !report.thawed_early, "{what}: {report:?}");
+        // Who was stopped how: some goroutine ran user code and was
+        // preempted; every goroutine caught at a catch point had been
+        // exempted to it.
+        assert!(!report.preempted.is_empty(), "{what}: a goroutine ran user code at the stop, none was preempted: {report:?}");
+        assert!(report.caught.is_subset(&report.exempted), "{what}: caught without an exemption: {report:?}");
 
         assert_eq!(p.counters(), before, "{what}: a goroutine ran before the thaw finished");
         assert_eq!(p.marks(), marks_before, "{what}: the thaw left disable.user or a RET patch behind");

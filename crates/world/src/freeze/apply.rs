@@ -30,10 +30,12 @@ impl Freezer {
                     regs.set_pc(self.facts.async_preempt);
                     proc.set_regs(tid, &regs)?;
                     self.parking.insert(g);
+                    self.seen.preempted.insert(g);
                 }
                 Action::Parking => {}
                 Action::Retry { g } => request_prologue_preemption(proc, &sl, g)?,
                 Action::Watch { g, ret } => {
+                    self.seen.watched.insert(g);
                     request_prologue_preemption(proc, &sl, g)?;
                     let mut at = self.facts.user_callback_calls.clone();
                     at.extend(ret.filter(|&r| self.valid_catch(proc, pcln, r)));
@@ -44,6 +46,7 @@ impl Freezer {
                     request_prologue_preemption(proc, &sl, g)?;
                 }
                 Action::Exempt { g, start_pc, ret, .. } => {
+                    self.seen.exempted.insert(g);
                     // isSystemGoroutine (runtime/traceback.go) decides by
                     // g.startpc: pointing it into package runtime makes the
                     // scheduler run the goroutine while user scheduling is
@@ -84,6 +87,7 @@ impl Freezer {
             return Ok(());
         }
         self.exempt.remove(&g);
+        self.seen.caught.insert(g);
         tracing::debug!(g, tid, pc, "exempt goroutine back at its breakpoint");
         self.settle_override(proc, g, start_pc)?;
         self.release_catch_point(proc, pc)?;

@@ -154,6 +154,16 @@ pub struct FreezeReport {
     pub thawed_early: bool,
     /// Rounds of preemption requests needed to stop the other goroutines.
     pub rounds: u32,
+    /// Goroutines (their `runtime.g` addresses) stopped by pushing
+    /// `asyncPreempt` at an asynchronous safe point.
+    pub preempted: std::collections::BTreeSet<u64>,
+    /// Goroutines let run through the runtime to a catch point (exempted).
+    pub exempted: std::collections::BTreeSet<u64>,
+    /// Exempted goroutines that reached their catch point and were stopped
+    /// there before the thaw.
+    pub caught: std::collections::BTreeSet<u64>,
+    /// Goroutines watched where runtime code calls user code.
+    pub watched: std::collections::BTreeSet<u64>,
 }
 
 /// What to do with a call blocked on the frozen world.
@@ -206,6 +216,8 @@ pub struct Freezer {
     pub(super) overridden: std::collections::HashSet<u64>,
     /// Goroutines made to call asyncPreempt, until they left their thread.
     pub(super) parking: std::collections::HashSet<u64>,
+    /// Who was stopped how, for the report ([`FreezeReport`]).
+    pub(super) seen: FreezeReport,
     /// Threads running C code for the program (see [`Freezer::c_threads`]):
     /// kept stopped from the freeze to the thaw.
     pub(super) in_c: std::collections::HashSet<Tid>,
@@ -342,6 +354,7 @@ pub(super) fn step_once(proc: &mut Process, tid: Tid) -> Result<bool, FreezeErro
 impl Freezer {
     pub fn new(facts: FreezeFacts) -> Freezer {
         Freezer {
+            seen: FreezeReport::default(),
             in_c: Default::default(),
             facts,
             patches: Vec::new(),
@@ -369,11 +382,13 @@ impl Freezer {
     /// What this freezer did so far (the blocked call it reported is
     /// handed over).
     pub fn report(&mut self) -> FreezeReport {
+        let seen = std::mem::take(&mut self.seen);
         FreezeReport {
             frozen: self.rounds > 0 || self.frozen || self.blocked.is_some(),
             blocked: self.blocked.take(),
             thawed_early: self.thawed_for_blocked,
             rounds: self.rounds,
+            ..seen
         }
     }
 
