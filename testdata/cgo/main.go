@@ -5,6 +5,8 @@
 package main
 
 /*
+#cgo LDFLAGS: -lpthread
+#include <pthread.h>
 #include <stdint.h>
 
 volatile uint64_t c_spins;
@@ -13,7 +15,7 @@ volatile int c_stop;
 // Spins in C until told to stop, counting.
 static void __attribute__((noinline)) spin_in_c(void) {
 	while (!c_stop) {
-		c_spins++;
+		c_spins++; // C:spin
 	}
 }
 
@@ -23,6 +25,23 @@ static uint64_t __attribute__((noinline)) short_c(uint64_t x) {
 }
 
 static uint64_t read_c_spins(void) { return c_spins; }
+
+// A thread of C's own, never running Go code: counts until told to stop.
+volatile uint64_t t_spins;
+
+static void* __attribute__((noinline)) c_thread_main(void* arg) {
+	while (!c_stop) {
+		t_spins++; // C:thread
+	}
+	return 0;
+}
+
+static void start_c_thread(void) {
+	pthread_t t;
+	pthread_create(&t, 0, c_thread_main, 0);
+}
+
+static uint64_t read_t_spins(void) { return t_spins; }
 */
 import "C"
 
@@ -59,6 +78,9 @@ func spinGo() {
 // cSpins reads the C counter.
 func cSpins() uint64 { return uint64(C.read_c_spins()) }
 
+// tSpins reads the counter of C's own thread.
+func tSpins() uint64 { return uint64(C.read_t_spins()) }
+
 // viaC calls C from an injected call.
 func viaC(x int) int { return int(C.short_c(C.uint64_t(x))) }
 
@@ -69,6 +91,7 @@ func probe(n int) int {
 }
 
 func main() {
+	C.start_c_thread()
 	go spinC()
 	go callCLoop()
 	go spinGo()
@@ -78,6 +101,6 @@ func main() {
 		time.Sleep(10 * time.Millisecond)
 	}
 	C.c_stop = 1
-	fmt.Println("done", cSpins() > 0, cReturns.Load() > 0, goSpins.Load() > 0, viaC(1))
+	fmt.Println("done", cSpins() > 0, tSpins() > 0, cReturns.Load() > 0, goSpins.Load() > 0, viaC(1))
 	os.Exit(0)
 }

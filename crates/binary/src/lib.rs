@@ -12,6 +12,7 @@
 mod buildinfo;
 mod error;
 mod image;
+pub mod native;
 mod pclntab;
 mod pcvalue;
 
@@ -233,9 +234,9 @@ impl Binary {
             },
             PclntabError::Corrupt(d) => corrupt(d),
         })?;
-        let text_start = text_start(&image, &pclntab, &sections, &text).map_err(|d| corrupt(d))?;
+        let text_start = text_start(&image, &pclntab, &sections, &text).map_err(&corrupt)?;
         pclntab.set_text_start(text_start);
-        check_entries(&image, &pclntab).map_err(|d| corrupt(d))?;
+        check_entries(&image, &pclntab).map_err(corrupt)?;
         pclntab.set_text_start(text_start.wrapping_add(bias));
         tracing::debug!(
             path = %path.display(),

@@ -4,6 +4,7 @@
 //! registers, bulk memory access with breakpoints hidden, software
 //! breakpoints, stop-all `wait`, single-stepping, signals passed through
 //! according to a [`SignalPolicy`], detach and kill.
+pub mod maps;
 pub mod memory;
 
 mod error;
@@ -19,6 +20,7 @@ mod sys;
 pub use error::ProcError;
 pub use interrupt::Interrupter;
 pub use launch::{auxv_entry, ChildPipes, LaunchOptions, StdioMode};
+pub use maps::{maps, Mapping};
 pub use memory::{Memory, MemoryError};
 pub use process::{Process, ResumeMode, StopEvent, Tid};
 pub use regs::{FpRegisters, Registers};

@@ -74,7 +74,6 @@ pub fn is_user(name: &str, file: Option<&str>) -> bool {
 /// function).
 pub fn owner_at(pcln: &Pclntab, f: &Func, pc: u64) -> Owner {
     let file = pcln.line_for_pc(pc).map(|(file, _)| file);
-    let file = file.as_deref();
     let outer = owner(&f.name, None);
     let inner = pcln.inline_stack(pc).first().map_or(outer, |c| owner(&c.func_name, None));
     if outer == Owner::Runtime || inner == Owner::Runtime || file.is_some_and(is_runtime_source) {

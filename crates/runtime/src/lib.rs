@@ -7,6 +7,7 @@ pub mod code;
 pub mod format;
 pub mod goroutines;
 pub mod maps;
+pub mod native;
 pub mod preempt;
 pub mod stack;
 pub mod value;

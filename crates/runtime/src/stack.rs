@@ -4,14 +4,17 @@
 //! right above the frame, and the caller's SP is just above that. This needs
 //! no DWARF, so it works on stripped binaries too.
 
-use std::cell::RefCell;
+use std::cell::{OnceCell, RefCell};
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use stillgo_binary::Pclntab;
 use stillgo_proc::Memory;
 
-use crate::versions::is_top_frame_name;
+use stillgo_binary::native::{NativeRegs, DWARF_RA, DWARF_RBP, DWARF_REGS, DWARF_RSP};
+
+use crate::native::NativeFrames;
+use crate::versions::{is_top_frame_name, ASMCGOCALL, ASMCGOCALL_DEPTH_SLOT, ASMCGOCALL_G_SLOT, ASMCGOCALL_LANDINGPAD};
 
 /// Where unwinding starts: a thread's registers, or a parked goroutine's
 /// saved `g.sched`.
@@ -44,6 +47,9 @@ pub struct Frame {
     pub line: u32,
     /// This frame is an inlined call inside the physical frame.
     pub inlined: bool,
+    /// The file of a C frame's code (the executable, or a shared library
+    /// such as the C library, whose functions may have no symbol).
+    pub object: Option<Arc<str>>,
     /// Index into the physical frame's inline chain: 0 is innermost.
     pub inline_depth: usize,
     /// Number of the physical frame this logical frame belongs to.
@@ -67,15 +73,19 @@ struct PcInfo {
 
 /// Per-binary cache of [`PcInfo`], keyed by lookup pc.
 #[derive(Default)]
-pub struct PcCache(RefCell<HashMap<u64, Option<Arc<PcInfo>>>>);
+pub struct PcCache {
+    pcs: RefCell<HashMap<u64, Option<Arc<PcInfo>>>>,
+    /// See [`asmcgocall_frame`].
+    asmcgocall_frame: OnceCell<Option<u64>>,
+}
 
 impl PcCache {
     fn get(&self, pcln: &Pclntab, pc: u64) -> Option<Arc<PcInfo>> {
-        if let Some(hit) = self.0.borrow().get(&pc) {
+        if let Some(hit) = self.pcs.borrow().get(&pc) {
             return hit.clone();
         }
         let info = pc_info(pcln, pc).map(Arc::new);
-        self.0.borrow_mut().insert(pc, info.clone());
+        self.pcs.borrow_mut().insert(pc, info.clone());
         info
     }
 }
@@ -113,32 +123,139 @@ pub fn unwind(mem: &dyn Memory, pcln: &Pclntab, start: UnwindStart, max_frames: 
 
 /// [`unwind`] with a cache of symbol-table lookups kept by the caller.
 pub fn unwind_cached(mem: &dyn Memory, pcln: &Pclntab, cache: &PcCache, start: UnwindStart, max_frames: usize) -> Vec<Frame> {
+    walk(mem, pcln, cache, None, go_regs(start.pc, start.sp, start.bp), max_frames)
+}
+
+/// What unwinding through C needs beyond the Go symbol table.
+pub struct Native<'a> {
+    pub frames: &'a NativeFrames,
+    /// The goroutine whose Go frames lie below a cgo call: its g address
+    /// and stack top. `runtime.asmcgocall` saved its depth in that stack,
+    /// not its SP (the stack may move during a callback).
+    pub g: Option<(u64, u64)>,
+}
+
+/// Unwinds a stack that may run through C code: from all the registers of
+/// a thread (C frames need more than pc/sp/bp: their CFA can be any
+/// register), C frames by their call-frame information, Go frames by the
+/// symbol table, across the switch from the system stack back to the
+/// goroutine's stack in `runtime.asmcgocall`.
+pub fn unwind_native(mem: &dyn Memory, pcln: &Pclntab, cache: &PcCache, native: &Native<'_>, regs: NativeRegs, max_frames: usize) -> Vec<Frame> {
+    walk(mem, pcln, cache, Some(native), regs, max_frames)
+}
+
+/// Registers of a Go frame: Go code keeps no callee-saved registers, so
+/// only these three are known in its callers.
+fn go_regs(pc: u64, sp: u64, bp: u64) -> NativeRegs {
+    let mut regs = [None; DWARF_REGS];
+    regs[DWARF_RA] = Some(pc);
+    regs[DWARF_RSP] = Some(sp);
+    regs[DWARF_RBP] = Some(bp);
+    regs
+}
+
+/// The caller of `runtime.asmcgocall` seen from the system stack, where
+/// the C function it called (through `asmcgocall_landingpad`) returns to:
+/// the save slots tell where the Go stack was (runtime/asm_amd64.s
+/// asmcgocall: "save g", "save depth in stack"; on the `nosave` path, taken
+/// when already on the system stack, g is 0 and the slot holds the old SP).
+fn asmcgocall_caller(mem: &dyn Memory, pcln: &Pclntab, cache: &PcCache, native: Option<&Native<'_>>, sp: u64) -> Option<(u64, u64)> {
+    let slot = mem.read_u64(sp + ASMCGOCALL_DEPTH_SLOT).ok()?;
+    let g = mem.read_u64(sp + ASMCGOCALL_G_SLOT).ok()?;
+    let go_sp = if g == 0 {
+        slot
+    } else {
+        let (want_g, stack_hi) = native?.g?;
+        // A g other than the one being unwound: its stack top is unknown.
+        if g != want_g {
+            return None;
+        }
+        stack_hi.checked_sub(slot)?
+    };
+    // The saved SP is the one after asmcgocall's prologue (which pushes BP
+    // although the frame is $0: it calls functions): the return address is
+    // that frame size above it.
+    let frame = *cache.asmcgocall_frame.get_or_init(|| asmcgocall_frame(mem, pcln));
+    let ret_at = go_sp + frame?;
+    let ret = mem.read_u64(ret_at).ok()?;
+    Some((ret, ret_at + 8))
+}
+
+/// The frame size of `runtime.asmcgocall` where it saves its SP
+/// (`MOVQ SP, DX`), from the function's own pcsp table at that instruction.
+fn asmcgocall_frame(mem: &dyn Memory, pcln: &Pclntab) -> Option<u64> {
+    use iced_x86::{Decoder, DecoderOptions, Mnemonic, OpKind, Register};
+    let f = pcln.func_by_name(ASMCGOCALL).or_else(|| pcln.func_by_name(&format!("{ASMCGOCALL}.abi0")))?;
+    let len = usize::try_from(f.end.checked_sub(f.entry)?).ok()?.min(512);
+    let mut code = vec![0u8; len];
+    mem.read(f.entry, &mut code).ok()?;
+    let mut dec = Decoder::with_ip(64, &code, f.entry, DecoderOptions::NONE);
+    let saves_sp = dec.iter().find(|i| {
+        i.mnemonic() == Mnemonic::Mov && i.op0_kind() == OpKind::Register && i.op0_register() == Register::RDX && i.op1_kind() == OpKind::Register && i.op1_register() == Register::RSP
+    })?;
+    u64::try_from(pcln.sp_delta(&f, saves_sp.ip())?).ok()
+}
+
+fn walk(mem: &dyn Memory, pcln: &Pclntab, cache: &PcCache, native: Option<&Native<'_>>, mut regs: NativeRegs, max_frames: usize) -> Vec<Frame> {
     let mut frames = Vec::new();
-    let (mut pc, mut sp, mut bp) = (start.pc, start.sp, start.bp);
     // Whether `pc` is a return address (true for every caller) and must be
     // backed up by one to find the call instruction.
     let mut is_return_addr = false;
     let mut physical = 0usize;
-    while frames.len() < max_frames && pc != 0 {
+    // The callee was on the system stack: C code, or the Go assembly that
+    // calls it.
+    let mut from_system_stack = false;
+    while frames.len() < max_frames {
+        let (Some(pc), Some(sp)) = (regs[DWARF_RA], regs[DWARF_RSP]) else { break };
+        let bp = regs[DWARF_RBP].unwrap_or(0);
+        if pc == 0 {
+            break;
+        }
         let lookup_pc = if is_return_addr { pc - 1 } else { pc };
         let Some(info) = cache.get(pcln, lookup_pc) else {
-            // Not Go code (or garbage): show the raw pc and stop.
+            // Not Go code: C code when its file has CFI for the pc, else
+            // garbage, shown as the raw pc where the stack stops.
+            let caller = native.and_then(|n| n.frames.caller(mem, &regs, lookup_pc));
+            let (function, func_entry) = match native.and_then(|n| n.frames.function(lookup_pc)) {
+                Some((name, entry)) => (Some(name), entry),
+                None => (None, 0),
+            };
+            let cfa = caller.and_then(|c| c[DWARF_RSP]).unwrap_or(0);
+            let object = native.and_then(|n| n.frames.code_at(lookup_pc)).map(|c| Arc::from(c.path().to_string_lossy()));
+            frames.push(Frame { pc, lookup_pc, sp, cfa, bp, function, func_entry, file: None, line: 0, inlined: false, object, inline_depth: 0, physical });
+            let Some(caller) = caller else { break };
+            regs = caller;
+            is_return_addr = true;
+            from_system_stack = true;
+            physical += 1;
+            continue;
+        };
+        if from_system_stack && info.function.as_ref() == ASMCGOCALL {
             frames.push(Frame {
                 pc,
                 lookup_pc,
                 sp,
                 cfa: 0,
                 bp,
-                function: None,
-                func_entry: 0,
-                file: None,
-                line: 0,
+                function: Some(info.function.clone()),
+                func_entry: info.entry,
+                file: info.logical.last().and_then(|l| l.1.clone()),
+                line: info.logical.last().map_or(0, |l| l.2),
                 inlined: false,
+                object: None,
                 inline_depth: 0,
                 physical,
             });
-            break;
-        };
+            let Some((ret, caller_sp)) = asmcgocall_caller(mem, pcln, cache, native, sp) else { break };
+            if let Some(f) = frames.last_mut() {
+                f.cfa = caller_sp;
+            }
+            regs = go_regs(ret, caller_sp, bp);
+            is_return_addr = true;
+            from_system_stack = false;
+            physical += 1;
+            continue;
+        }
         let delta = info.delta;
         let cfa = sp + delta + 8;
         let n = info.logical.len();
@@ -157,6 +274,7 @@ pub fn unwind_cached(mem: &dyn Memory, pcln: &Pclntab, cache: &PcCache, start: U
                 file: file.clone(),
                 line: *line,
                 inlined: depth + 1 < n,
+                object: None,
                 inline_depth: depth,
                 physical,
             });
@@ -168,20 +286,23 @@ pub fn unwind_cached(mem: &dyn Memory, pcln: &Pclntab, cache: &PcCache, start: U
         let Ok(ret) = mem.read_u64(cfa - 8) else { break };
         // The frame pointer was pushed right below the return address once
         // the prologue ran.
+        let mut caller_bp = bp;
         if delta >= 8 {
             if let Ok(saved_bp) = mem.read_u64(cfa - 16) {
-                bp = saved_bp;
+                caller_bp = saved_bp;
             }
         }
         // After a signal or async preemption the "return address" is the
         // interrupted pc itself, not the instruction after a call
         // (runtime/traceback.go: funcID_sigpanic, asyncPreempt).
         is_return_addr = !matches!(info.function.as_ref(), "runtime.sigpanic" | "runtime.asyncPreempt");
+        // Still on the system stack while returning through the Go assembly
+        // between C and asmcgocall.
+        from_system_stack = from_system_stack && info.function.as_ref() == ASMCGOCALL_LANDINGPAD;
         if ret == 0 || cfa <= sp {
             break;
         }
-        pc = ret;
-        sp = cfa;
+        regs = go_regs(ret, cfa, caller_bp);
         physical += 1;
     }
     frames

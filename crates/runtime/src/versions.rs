@@ -729,6 +729,24 @@ pub fn m_vdso_offsets(dwarf: &DebugInfo) -> Option<(u64, u64)> {
     dwarf.struct_field("runtime.m", "vdsoSP").zip(dwarf.struct_field("runtime.m", "vdsoPC")).map(|((sp, _), (pc, _))| (sp, pc))
 }
 
+/// The Go assembly that runs C on the system stack (runtime/asm_amd64.s,
+/// the same in Go 1.22-1.27): `asmcgocall` switches to g0's stack, saves
+/// the goroutine's stack depth at 0(SP) and its g at 8(SP), and calls the
+/// C function through `asmcgocall_landingpad`. Unwinding a thread in C
+/// comes back through both and switches back to the goroutine's stack.
+pub const ASMCGOCALL: &str = "runtime.asmcgocall";
+pub const ASMCGOCALL_LANDINGPAD: &str = "runtime.asmcgocall_landingpad";
+pub const ASMCGOCALL_DEPTH_SLOT: u64 = 0;
+pub const ASMCGOCALL_G_SLOT: u64 = 8;
+
+/// The C functions a thread the runtime starts runs before it has a `g`
+/// (runtime/cgo/gcc_libinit.c `_cgo_try_pthread_create`, gcc_linux_amd64.c
+/// `threadentry`, gcc_amd64.S `crosscall1`), and the C library's own
+/// thread creation (glibc `clone3`, `start_thread`), which every thread
+/// begins in.
+pub const CGO_THREAD_START: &[&str] = &["threadentry", "crosscall1", "x_cgo_thread_start", "_cgo_sys_thread_start", "_cgo_try_pthread_create"];
+pub const LIBC_THREAD_START: &[&str] = &["start_thread", "clone3", "__clone3", "clone", "__clone", "__GI___clone3", "__GI___clone"];
+
 /// Runtime functions that may sit between a parked or preempted goroutine
 /// and its user code without holding any runtime resource: park and
 /// preemption plumbing, and the blocking primitives user code calls

@@ -18,6 +18,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use stillgo_proc::{Interrupter, LaunchOptions, Memory, Process, StopEvent, Tid};
+use stillgo_runtime::native::NativeFrames;
 use stillgo_runtime::goroutines::{self, Goroutine};
 use stillgo_runtime::stack::{self, Frame, UnwindStart};
 use stillgo_runtime::vars::{frame_variables, FrameRegs, FrameVar};
@@ -167,6 +168,8 @@ pub struct Session {
     wait_reasons: Option<Vec<String>>,
     /// Symbol-table facts per pc, for unwinding (valid for the binary's life).
     pc_cache: stack::PcCache,
+    /// The process's C code, for stacks through cgo calls.
+    native: NativeFrames,
     pub limits: Limits,
     pub last_stop: Option<Stop>,
     /// `next`/`step`/`stepout` freeze every other goroutine (stepping.rs, with stillgo_world::freeze::FrozenStep).
@@ -207,6 +210,7 @@ impl Session {
         let sources = paths::SourceMap::new(program.bin.main_module().map(str::to_string), &program.path);
         Session {
             sources,
+            native: NativeFrames::new(proc.pid()),
             program,
             proc: Some(proc),
             origin,
@@ -309,6 +313,7 @@ impl Session {
             proc.set_breakpoint(addr)?;
         }
         self.bps.reset_hits();
+        self.native = NativeFrames::new(proc.pid());
         self.proc = Some(proc);
         self.exit_code = None;
         self.invalidate();
@@ -319,6 +324,7 @@ impl Session {
 
     fn invalidate(&mut self) {
         self.cache = StopCache::default();
+        self.native.invalidate();
     }
 
     fn process_gone(&mut self, stop: &Stop) {
@@ -342,7 +348,8 @@ impl Session {
             let pc = regs.pc();
             let (file, line) = self.program.line_for_pc(pc).map(|(f, l)| (Some(f), l)).unwrap_or((None, 0));
             let goroutine = map.get(&tid).copied();
-            out.push(ThreadInfo { tid, pc, function: self.program.func_name(pc), file, line, goroutine });
+            let function = self.program.func_name(pc).or_else(|| self.native.function(pc).map(|(name, _)| name.to_string()));
+            out.push(ThreadInfo { tid, pc, function, file, line, goroutine });
         }
         Ok(out)
     }
@@ -446,14 +453,13 @@ impl Session {
         let depth = if user_frames { 32 } else { 1 };
         for g in gs.iter() {
             let thread = tg.iter().find(|(_, id)| **id == g.id).map(|(t, _)| *t);
-            let start = self.unwind_start(g, thread)?;
-            let frames = stack::unwind_cached(self.proc()?, self.program.bin.pclntab(), &self.pc_cache, start, depth);
+            let frames = self.unwind_goroutine(g, thread, depth)?;
             let top = frames.first();
             let user_frame = if user_frames { frames.iter().find(|f| is_user_frame(f)).cloned() } else { None };
             let wait_reason = self.wait_reason(g);
             out.push(GoroutineInfo {
                 function: top.and_then(|f| f.function.as_deref().map(str::to_string)),
-                pc: start.pc,
+                pc: top.map_or(g.sched_pc, |f| f.pc),
                 file: top.and_then(|f| f.file.clone()),
                 line: top.map(|f| f.line).unwrap_or(0),
                 wait_reason,
@@ -471,6 +477,48 @@ impl Session {
             .find(|g| g.id == id)
             .cloned()
             .ok_or_else(|| SessionError::Invalid(format!("unknown goroutine {id}")))
+    }
+
+    /// The stack of a goroutine. One whose thread is in C (a cgo call, the
+    /// race runtime) shows its C frames from the thread's registers, then
+    /// its Go frames; where the C frames cannot be unwound back to Go, the
+    /// Go frames come from the context the runtime saved at the call
+    /// (entersyscall in runtime.cgocall).
+    fn unwind_goroutine(&self, g: &Goroutine, thread: Option<Tid>, depth: usize) -> Result<Vec<Frame>> {
+        let proc = self.proc()?;
+        let pcln = self.program.bin.pclntab();
+        if let Some(tid) = thread {
+            let r = proc.regs(tid)?;
+            if !g.contains_sp(r.sp()) && pcln.func_for_pc(r.pc()).is_none() {
+                let native = stack::Native { frames: &self.native, g: Some((g.addr, g.stack_hi)) };
+                let mut frames = stack::unwind_native(proc, pcln, &self.pc_cache, &native, native_regs(&r), depth);
+                self.c_lines(&mut frames);
+                let reached_go_stack = frames.iter().any(|f| g.contains_sp(f.sp));
+                if !reached_go_stack && g.status == GStatus::Syscall && g.syscall_sp != 0 && frames.len() < depth {
+                    let start = UnwindStart { pc: g.syscall_pc, sp: g.syscall_sp, bp: g.sched_bp };
+                    let base = frames.last().map_or(0, |f| f.physical + 1);
+                    let go = stack::unwind_cached(proc, pcln, &self.pc_cache, start, depth - frames.len());
+                    frames.extend(go.into_iter().map(|mut f| {
+                        f.physical += base;
+                        f
+                    }));
+                }
+                return Ok(frames);
+            }
+        }
+        let start = self.unwind_start(g, thread)?;
+        Ok(stack::unwind_cached(proc, pcln, &self.pc_cache, start, depth))
+    }
+
+    /// Source positions of C frames, from the executable's DWARF (cgo code
+    /// is compiled with -g; shared libraries have none here).
+    fn c_lines(&self, frames: &mut [Frame]) {
+        for f in frames.iter_mut().filter(|f| f.file.is_none()) {
+            if let Some((file, line)) = self.program.line_for_pc(f.lookup_pc) {
+                f.file = Some(file);
+                f.line = line;
+            }
+        }
     }
 
     /// Where unwinding of a goroutine starts: its thread's registers when it
@@ -545,10 +593,14 @@ impl Session {
         match self.sel.goroutine {
             Some(id) => self.goroutine_stack(id, depth),
             None => {
+                // A thread without a goroutine: the runtime's own threads
+                // between goroutines, or a thread C code started.
                 let tid = self.sel.thread.ok_or(SessionError::NotRunning)?;
                 let r = self.proc()?.regs(tid)?;
-                let start = UnwindStart { pc: r.pc(), sp: r.sp(), bp: r.bp() };
-                Ok(stack::unwind_cached(self.proc()?, self.program.bin.pclntab(), &self.pc_cache, start, depth))
+                let native = stack::Native { frames: &self.native, g: None };
+                let mut frames = stack::unwind_native(self.proc()?, self.program.bin.pclntab(), &self.pc_cache, &native, native_regs(&r), depth);
+                self.c_lines(&mut frames);
+                Ok(frames)
             }
         }
     }
@@ -556,8 +608,7 @@ impl Session {
     pub fn goroutine_stack(&mut self, id: u64, depth: usize) -> Result<Vec<Frame>> {
         let g = self.find_goroutine(id)?;
         let thread = self.thread_of_goroutine(id)?;
-        let start = self.unwind_start(&g, thread)?;
-        Ok(stack::unwind_cached(self.proc()?, self.program.bin.pclntab(), &self.pc_cache, start, depth))
+        self.unwind_goroutine(&g, thread, depth)
     }
 
     /// Registers available in a frame: all of them for the innermost frame
@@ -909,4 +960,9 @@ impl Drop for Session {
     fn drop(&mut self) {
         let _ = self.end();
     }
+}
+
+/// A thread's registers by DWARF number, where C frames' unwinding starts.
+fn native_regs(r: &stillgo_proc::Registers) -> stillgo_binary::native::NativeRegs {
+    std::array::from_fn(|n| r.dwarf(n as u16))
 }

@@ -452,7 +452,12 @@ impl Repl {
         let saved = self.session.selected_frame();
         for (i, f) in frames.iter().take(depth + 1).enumerate() {
             let inl = if f.inlined { " (inlined)" } else { "" };
-            let _ = writeln!(out, "{i:>2}  {:#018x} in {}{inl}\n    at {}", f.pc, f.function.as_deref().unwrap_or("?"), pos(&f.file, f.line));
+            // A C function without a symbol is placed by its file, as GDB does.
+            let from = match (&f.function, &f.object) {
+                (None, Some(obj)) => format!(" from {obj}"),
+                _ => String::new(),
+            };
+            let _ = writeln!(out, "{i:>2}  {:#018x} in {}{inl}{from}\n    at {}", f.pc, f.function.as_deref().unwrap_or("?"), pos(&f.file, f.line));
             if full && self.session.select_frame(i).is_ok() {
                 if let Ok((_, vars)) = self.session.frame_vars() {
                     if let Ok(r) = self.session.reader() {

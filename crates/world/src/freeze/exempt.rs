@@ -23,7 +23,7 @@ pub(super) fn internal_return(proc: &Process, pcln: &Pclntab, start: UnwindStart
     let frames = unwind(proc, pcln, start, 64);
     let mut internal = false;
     for f in &frames {
-        let physical_runtime = pcln.func_for_pc(f.lookup_pc).is_none_or(|func| !code::runs_as_user(pcln, &func, f.lookup_pc));
+        let physical_runtime = pcln.func_for_pc(f.lookup_pc).map_or(true, |func| !code::runs_as_user(pcln, &func, f.lookup_pc));
         if !physical_runtime {
             // The first user frame: a return address only if it is a caller.
             return if internal && f.physical > 0 { Some(f.pc) } else { None };

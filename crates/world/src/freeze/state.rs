@@ -10,6 +10,9 @@ use std::time::Duration;
 use stillgo_binary::{Binary, GoVersion, Pclntab};
 use stillgo_dwarf::DebugInfo;
 use stillgo_proc::{Memory, Process, ResumeMode, StopEvent, Tid};
+use stillgo_binary::native::NativeRegs;
+use stillgo_runtime::native::NativeFrames;
+use stillgo_runtime::stack;
 use stillgo_runtime::versions::{self, GStatus, Layout, MPreempt, RunQueues, SchedLayout};
 
 use crate::events::step_alive;
@@ -427,9 +430,15 @@ impl Freezer {
     /// C meanwhile is stopped by the scheduler (`exitsyscall` checks
     /// `sched.disable.user`). Stopping them costs nothing: a P in a cgo call
     /// is in `_Psyscall`, which a stop-the-world takes without its thread.
+    /// A thread without `g` that the runtime is starting (an M of a cgo
+    /// binary begins in C, [`runtime_thread_start`]) is not held: the
+    /// runtime may have handed it a P already, and a GC the call runs
+    /// would wait for that P forever (found by experiment: a frozen
+    /// `runtime.GC()` that hung in forEachP on an externally linked binary).
     pub(super) fn c_threads(&self, proc: &Process, pcln: &Pclntab, call_tid: Tid) -> std::collections::HashSet<Tid> {
         let l = &self.facts.layout;
         let mut out = std::collections::HashSet::new();
+        let mut native = None;
         for tid in proc.threads() {
             if tid == call_tid {
                 continue;
@@ -440,7 +449,8 @@ impl Freezer {
             }
             let Ok(g) = proc.read_u64(regs.fs_base().wrapping_add(versions::TLS_G_OFFSET as u64)) else { continue };
             let hold = if g == 0 {
-                true
+                let native = native.get_or_insert_with(|| NativeFrames::new(proc.pid()));
+                !runtime_thread_start(proc, pcln, native, &regs)
             } else {
                 let m = proc.read_u64(g + l.g_m).unwrap_or(0);
                 let incgo = self.facts.m_incgo.and_then(|o| read_u8(proc, m + o).ok());
@@ -469,4 +479,16 @@ impl Freezer {
             kept.push(tid);
         }
     }
+}
+
+/// Whether a thread outside Go code with no `g` is one the runtime is
+/// starting rather than one C code runs: its C stack goes through the
+/// runtime's thread start-up ([`versions::CGO_THREAD_START`]), or holds
+/// nothing but the C library's thread creation (too young to tell whose it
+/// is; letting it run cannot hang the call, holding a runtime thread can).
+fn runtime_thread_start(proc: &Process, pcln: &Pclntab, native: &NativeFrames, regs: &stillgo_proc::Registers) -> bool {
+    let regs: NativeRegs = std::array::from_fn(|n| regs.dwarf(n as u16));
+    let frames = stack::unwind_native(proc, pcln, &stack::PcCache::default(), &stack::Native { frames: native, g: None }, regs, 32);
+    let names: Vec<&str> = frames.iter().filter_map(|f| f.function.as_deref()).map(|n| n.strip_prefix("C.").unwrap_or(n)).collect();
+    names.iter().any(|n| versions::CGO_THREAD_START.contains(n)) || names.iter().all(|n| versions::LIBC_THREAD_START.contains(n))
 }

@@ -38,7 +38,12 @@ impl Engine {
         let mut out = Vec::new();
         for (i, f) in frames.iter().enumerate().skip(start).take(levels) {
             let id = self.ids.push_frame(FrameCtx { target, frame: i });
-            let name = f.function.as_deref().unwrap_or("?").to_string();
+            let name = match (&f.function, &f.object) {
+                (Some(function), _) => function.to_string(),
+                // A C function without a symbol: which file it is in.
+                (None, Some(obj)) => format!("? ({})", obj.rsplit('/').next().unwrap_or(obj)),
+                (None, None) => "?".to_string(),
+            };
             // Not the user's code (runtime, std internals): shown subtle.
             let runtime = !stillgo_runtime::code::is_user(&name, f.file.as_deref());
             out.push(StackFrame {

@@ -138,7 +138,7 @@ impl Engine {
                 // a handful of start functions.
                 let mut names: HashMap<u64, String> = HashMap::new();
                 for g in gs {
-                    let parked = g.thread.is_none() && g.function.as_deref().map(|f| stillgo_runtime::code::is_runtime_name(f)).unwrap_or(true);
+                    let parked = g.thread.is_none() && g.function.as_deref().map(stillgo_runtime::code::is_runtime_name).unwrap_or(true);
                     let label = if parked && g.g.start_pc != 0 {
                         let pc = g.g.start_pc;
                         names.entry(pc).or_insert_with(|| s.program.func_name(pc).unwrap_or_else(|| "?".into())).clone()
