@@ -125,6 +125,13 @@ pub struct BuildInfo {
     pub modinfo: String,
 }
 
+impl BuildInfo {
+    /// Built with `-trimpath`: file names are `module/dir/x.go`, not paths.
+    pub fn trimpath(&self) -> bool {
+        self.modinfo.lines().any(|l| l.trim() == "build\t-trimpath=true" || l.split_whitespace().eq(["build", "-trimpath=true"]))
+    }
+}
+
 /// Why the build info could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum BuildInfoError {

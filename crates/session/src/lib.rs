@@ -14,7 +14,7 @@ pub use stillgo_world::{Blocked, BlockedChoice, FreezeReport};
 pub use call::{CallOptions, CallOutcome, CallValue};
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use stillgo_proc::{Interrupter, LaunchOptions, Memory, Process, StopEvent, Tid};
@@ -700,7 +700,16 @@ impl Session {
     }
 
     pub fn set_breakpoint(&mut self, spec: &str, cond: Option<String>) -> Result<(Breakpoint, Option<u32>)> {
-        let ls = LocSpec::parse(spec)?;
+        let mut ls = LocSpec::parse(spec)?;
+        // A local file (an editor's path) named as the binary names it:
+        // through the substitutions, or back to `module/dir/x.go` in a
+        // -trimpath binary.
+        if let LocSpec::FileLine { file, .. } = &mut ls {
+            if Path::new(file.as_str()).is_absolute() {
+                let trimmed = self.program.bin.build_info().is_some_and(|b| b.trimpath());
+                *file = self.sources.in_binary(file, trimmed);
+            }
+        }
         let cur = if matches!(ls, LocSpec::Line(_)) { self.current_file() } else { None };
         let r = locspec::resolve(&self.program, &ls, cur.as_deref())?;
         if let Some(c) = &cond {

@@ -49,6 +49,15 @@ impl SourceMap {
         SourceMap { substitutions: Vec::new(), main_module, search_from }
     }
 
+    /// Looks for the main module from `dir` too (a launch's working
+    /// directory or package, which an editor knows and the debugger's own
+    /// working directory may not be).
+    pub fn also_search(&mut self, dir: PathBuf) {
+        if !self.search_from.contains(&dir) {
+            self.search_from.insert(0, dir);
+        }
+    }
+
     /// `config substitute-path FROM TO`; an empty `to` removes the rule for `from`.
     pub fn substitute(&mut self, from: &str, to: &str) {
         self.substitutions.retain(|(f, _)| f != from);
@@ -71,14 +80,31 @@ impl SourceMap {
         candidates.into_iter().flatten().find(|p| p.is_file()).map(|p| p.to_string_lossy().into_owned()).unwrap_or_else(|| binary_path.to_string())
     }
 
-    /// The name in the binary for a local path (the substitutions backwards).
-    pub fn in_binary(&self, local_path: &str) -> String {
+    /// The name in the binary for a local path: the substitutions
+    /// backwards. With `trimmed` (the binary names its main module's files
+    /// `module/dir/x.go`, `-trimpath`), the reverse of [`Self::local`]'s
+    /// lookups too: a file of the local main module or the module cache.
+    pub fn in_binary(&self, local_path: &str, trimmed: bool) -> String {
         for (from, to) in &self.substitutions {
             if let Some(rest) = strip_dir_prefix(local_path, to) {
                 return join(from, rest);
             }
         }
+        if trimmed {
+            if let Some(p) = self.main_module_name(local_path).or_else(|| module_cache_name(local_path)) {
+                return p;
+            }
+        }
         local_path.to_string()
+    }
+
+    /// `module/rest` for a file under the local main module's root.
+    fn main_module_name(&self, local_path: &str) -> Option<String> {
+        let module = self.main_module.as_deref()?;
+        let file = Path::new(local_path);
+        let root = file.ancestors().skip(1).find(|d| declares_module(d, module))?;
+        let rest = file.strip_prefix(root).ok()?;
+        Some(format!("{module}/{}", rest.to_string_lossy()))
     }
 
     fn in_main_module(&self, rel: &str) -> Option<PathBuf> {
@@ -119,6 +145,13 @@ fn in_module_cache(rel: &str) -> Option<PathBuf> {
     go_env("GOMODCACHE").map(|c| Path::new(&c).join(rel))
 }
 
+/// `example.com/m@v1.2.3/x.go` for a file in the module cache.
+fn module_cache_name(local_path: &str) -> Option<String> {
+    let cache = go_env("GOMODCACHE")?;
+    let rest = strip_dir_prefix(local_path, &cache)?;
+    Some(rest.trim_start_matches('/').to_string())
+}
+
 /// `fmt/print.go` in the standard library (`go env GOROOT`/src).
 fn in_goroot(rel: &str) -> Option<PathBuf> {
     go_env("GOROOT").map(|r| Path::new(&r).join("src").join(rel))
@@ -150,7 +183,7 @@ mod tests {
         let mut m = SourceMap::default();
         m.substitute("/build/src", "/home/me/src");
         assert_eq!(m.local("/build/src/app/main.go"), "/home/me/src/app/main.go");
-        assert_eq!(m.in_binary("/home/me/src/app/main.go"), "/build/src/app/main.go");
+        assert_eq!(m.in_binary("/home/me/src/app/main.go", false), "/build/src/app/main.go");
         // A directory prefix, not a string prefix.
         assert_eq!(m.local("/build/srcx/main.go"), "/build/srcx/main.go");
         m.substitute("/build/src", "");
@@ -165,6 +198,10 @@ mod tests {
         std::fs::write(dir.join("sub/x.go"), "package sub\n").unwrap();
         let m = SourceMap { substitutions: Vec::new(), main_module: Some("example.com/app".into()), search_from: vec![dir.join("sub")] };
         assert_eq!(m.local("example.com/app/sub/x.go"), dir.join("sub/x.go").to_string_lossy());
+        // And back, for a breakpoint set on the local file of a trimmed binary.
+        let local = dir.join("sub/x.go").to_string_lossy().into_owned();
+        assert_eq!(m.in_binary(&local, true), "example.com/app/sub/x.go");
+        assert_eq!(m.in_binary(&local, false), local, "an untrimmed binary names local paths");
         // Another module's file is not looked for there.
         assert_eq!(m.local("example.com/other/sub/x.go"), "example.com/other/sub/x.go");
         std::fs::remove_dir_all(&dir).unwrap();

@@ -1,7 +1,8 @@
 //! The DAP server's protocol layer under bad input: every malformed
 //! message gets an error response (and the server keeps serving) or a
 //! clean shutdown (exit status 0, the debuggee killed); nothing panics.
-//! Drives the real `stillgo dap` over stdin/stdout and over TCP.
+//! Drives the real `stillgo dap` over stdin/stdout and over TCP. Also the
+//! paths an editor exchanges with it for a `-trimpath` binary.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -534,4 +535,38 @@ fn bad_arguments(tc: &stillgo_testkit::GoToolchain) {
     assert_eq!(r["success"], true, "{r}");
     d.wait_closed();
     d.assert_clean_exit();
+}
+
+/// A `-trimpath` binary names its files `module/dir/x.go`: the editor sets
+/// breakpoints on its local file and is sent local paths back, with no
+/// substitutePath (the module is found from the launch's `cwd`).
+#[test]
+fn trimpath_binaries_speak_local_paths() {
+    for tc in go_versions() {
+        let out_dir = stillgo_testkit::repo_root().join("target").join("gotest").join(&tc.version).join("trimpath");
+        std::fs::create_dir_all(&out_dir).expect("mkdir");
+        let bin = out_dir.join(format!("hello-dap-{}", std::process::id()));
+        let module = stillgo_testkit::testdata_dir().join("hello");
+        let st = stillgo_testkit::go_command(&tc).current_dir(&module).args(["build", "-trimpath", "-gcflags=all=-N -l", "-o"]).arg(&bin).arg(".").status().expect("go build");
+        assert!(st.success(), "{tc}: go build -trimpath");
+        let local = source_path("hello", "main.go");
+        let line = bp_line("hello", "main.go", "top");
+        let mut d = Dap::start();
+        d.request("initialize", json!({}));
+        let r = d.request("launch", json!({"mode": "exec", "program": bin, "cwd": module}));
+        assert_eq!(r["success"], true, "{tc}: {r}");
+        d.event("initialized");
+        let r = d.request("setBreakpoints", json!({"source": {"path": local}, "breakpoints": [{"line": line}]}));
+        assert_eq!(r["body"]["breakpoints"][0]["verified"], true, "{tc}: a breakpoint on the local file: {r}");
+        d.request("configurationDone", json!({}));
+        let stopped = d.event("stopped");
+        assert_eq!(stopped["body"]["reason"], "breakpoint", "{tc}: {stopped}");
+        let r = d.request("stackTrace", json!({"threadId": stopped["body"]["threadId"]}));
+        let top = &r["body"]["stackFrames"][0];
+        assert_eq!(top["source"]["path"].as_str(), Some(local.to_string_lossy().as_ref()), "{tc}: {r}");
+        assert_eq!(top["line"], line, "{tc}: {r}");
+        d.request("disconnect", json!({"terminateDebuggee": true}));
+        drop(d);
+        let _ = std::fs::remove_file(&bin);
+    }
 }

@@ -90,7 +90,11 @@ impl Engine {
             self.prog.plain_opts = Some(opts);
             return Ok(());
         }
-        let (session, pipes) = Session::launch(opts).map_err(err)?;
+        let search = opts.cwd.clone();
+        let (mut session, pipes) = Session::launch(opts).map_err(err)?;
+        if let Some(dir) = search {
+            session.sources.also_search(dir);
+        }
         self.prog.no_debug = false;
         self.prog.stop_on_entry = a.stop_on_entry;
         self.adopt(session);
@@ -191,7 +195,7 @@ impl Engine {
             let Some(msg) = msgs.borrow().get(&hit.id).cloned() else { return };
             let text = log_message(s, &msg, &limits);
             let at = s.current_frame().ok();
-            let source = at.as_ref().and_then(|f| f.file.as_deref()).map(|f| source_ref_with(&subst, f));
+            let source = at.as_ref().and_then(|f| f.file.as_deref()).map(|f| source_ref_with(&subst, &s.sources.local(f)));
             out.output_at("console", text, source, at.map(|f| f.line));
         })));
     }

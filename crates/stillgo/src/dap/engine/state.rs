@@ -306,8 +306,14 @@ impl Engine {
         p.to_string()
     }
 
+    /// A file named in the binary as the client knows it: found on this
+    /// machine first (a `-trimpath` binary's `module/dir/x.go`, see
+    /// `stillgo_session::paths`), then through `substitutePath`.
     pub(super) fn source_ref(&self, file: &str) -> SourceRef {
-        source_ref_with(&self.cfg.subst, file)
+        match &self.session {
+            Some(s) => source_ref_with(&self.cfg.subst, &s.sources.local(file)),
+            None => source_ref_with(&self.cfg.subst, file),
+        }
     }
 
     /// Ends a `noDebug` program, if one runs.
