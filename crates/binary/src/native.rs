@@ -14,7 +14,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
-use gimli::{BaseAddresses, CfaRule, DebugFrame, EhFrame, LittleEndian, RegisterRule, UnwindContext, UnwindSection, UnwindTableRow};
+use gimli::{BaseAddresses, CfaRule, DebugFrame, EhFrame, EndianSlice, LittleEndian, RegisterRule, UnwindContext, UnwindSection, UnwindTableRow};
 use object::{Object, ObjectSection, ObjectSegment, ObjectSymbol, SymbolKind};
 
 /// DWARF register numbers of x86-64 (psABI figure 3.36): the 16 general
@@ -23,6 +23,9 @@ pub const DWARF_REGS: usize = 17;
 pub const DWARF_RBP: usize = 6;
 pub const DWARF_RSP: usize = 7;
 pub const DWARF_RA: usize = 16;
+
+/// Loadable segments are mapped by page (4 KiB on x86-64).
+const PAGE_MASK: u64 = 0xfff;
 
 /// Registers of one native frame by DWARF number; `None` where the frame
 /// does not know the value (a caller-saved register, or an unsupported
@@ -109,14 +112,22 @@ impl NativeCode {
         // SAFETY: as in `open`.
         let map = unsafe { memmap2::Mmap::map(&file)? };
         let obj = object::File::parse(&*map).map_err(std::io::Error::other)?;
+        // A segment's mapping starts at the page holding its first byte, so
+        // two segments can share the mapping's first page: the mapping is
+        // executable (only code is looked up here), so is its segment.
+        let holds = |s: &object::Segment<'_, '_>| {
+            let (off, size) = s.file_range();
+            off & !PAGE_MASK <= offset && offset < off + size.max(1)
+        };
+        let executable = |s: &object::Segment<'_, '_>| matches!(s.flags(), object::SegmentFlags::Elf { p_flags, .. } if p_flags & object::elf::PF_X != object::elf::ProgramFlags(0));
         let seg = obj
             .segments()
-            .find(|s| {
-                let (off, size) = s.file_range();
-                off <= offset && offset < off + size.max(1)
-            })
+            .filter(holds)
+            .max_by_key(|s| executable(s))
             .ok_or_else(|| std::io::Error::other(format!("no load segment holds file offset {offset:#x}")))?;
-        let link = seg.address() + (offset - seg.file_range().0);
+        // The link address of the mapping's first byte (offset and address
+        // are congruent modulo the page size in a loadable segment).
+        let link = seg.address().wrapping_add(offset).wrapping_sub(seg.file_range().0);
         drop(obj);
         NativeCode::open(path, start.wrapping_sub(link))
     }
@@ -145,24 +156,8 @@ impl NativeCode {
         self.fdes.get_or_init(|| {
             let bases = self.bases();
             let mut out = Vec::new();
-            let eh = EhFrame::new(&self.eh_frame, LittleEndian);
-            let mut entries = eh.entries(&bases);
-            while let Ok(Some(entry)) = entries.next() {
-                if let gimli::CieOrFde::Fde(partial) = entry {
-                    if let Ok(fde) = partial.parse(EhFrame::cie_from_offset) {
-                        out.push(FdeRef { start: fde.initial_address(), end: fde.end_address(), section: Section::EhFrame, offset: fde.offset() });
-                    }
-                }
-            }
-            let df = DebugFrame::new(&self.debug_frame, LittleEndian);
-            let mut entries = df.entries(&bases);
-            while let Ok(Some(entry)) = entries.next() {
-                if let gimli::CieOrFde::Fde(partial) = entry {
-                    if let Ok(fde) = partial.parse(DebugFrame::cie_from_offset) {
-                        out.push(FdeRef { start: fde.initial_address(), end: fde.end_address(), section: Section::DebugFrame, offset: fde.offset() });
-                    }
-                }
-            }
+            collect_fdes(&EhFrame::new(&self.eh_frame, LittleEndian), &bases, Section::EhFrame, &mut out);
+            collect_fdes(&DebugFrame::new(&self.debug_frame, LittleEndian), &bases, Section::DebugFrame, &mut out);
             // .eh_frame first at equal starts: it is what the C runtime's own
             // unwinder trusts.
             out.sort_by_key(|f| (f.start, f.section == Section::DebugFrame));
@@ -204,6 +199,18 @@ impl NativeCode {
                 let df = DebugFrame::new(&self.debug_frame, LittleEndian);
                 let f = df.fde_from_offset(&bases, gimli::DebugFrameOffset(fde.offset), DebugFrame::cie_from_offset).ok()?;
                 apply_row(f.unwind_info_for_address(&df, &bases, &mut ctx, link_pc).ok()?, regs, read)
+            }
+        }
+    }
+}
+
+/// The FDEs of one CFI section.
+fn collect_fdes<'d, S: UnwindSection<EndianSlice<'d, LittleEndian>>>(section: &S, bases: &BaseAddresses, kind: Section, out: &mut Vec<FdeRef>) {
+    let mut entries = section.entries(bases);
+    while let Ok(Some(entry)) = entries.next() {
+        if let gimli::CieOrFde::Fde(partial) = entry {
+            if let Ok(fde) = partial.parse(S::cie_from_offset) {
+                out.push(FdeRef { start: fde.initial_address(), end: fde.end_address(), section: kind, offset: fde.offset() });
             }
         }
     }
@@ -254,4 +261,43 @@ fn apply_row(row: &UnwindTableRow<usize>, regs: &NativeRegs, read: &dyn Fn(u64) 
     }
     caller[DWARF_RA] = Some(ret);
     Some(caller)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[inline(never)]
+    fn marker_function(x: u64) -> u64 {
+        std::hint::black_box(x) * 3
+    }
+
+    /// This test executable, as the process maps it: its own functions
+    /// are named and have CFI at their process addresses.
+    #[test]
+    fn names_and_cfi_of_this_executable() {
+        let me = std::fs::read_link("/proc/self/exe").unwrap();
+        let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+        let pc = marker_function as *const () as usize as u64;
+        assert_eq!(marker_function(2), 6);
+        let line = maps
+            .lines()
+            .find(|l| {
+                let range = l.split(' ').next().unwrap_or("");
+                let (a, b) = range.split_once('-').unwrap_or(("0", "0"));
+                let (a, b) = (u64::from_str_radix(a, 16).unwrap(), u64::from_str_radix(b, 16).unwrap());
+                (a..b).contains(&pc) && l.ends_with(me.to_str().unwrap())
+            })
+            .expect("the mapping of this function");
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let start = u64::from_str_radix(fields[0].split('-').next().unwrap(), 16).unwrap();
+        let offset = u64::from_str_radix(fields[2], 16).unwrap();
+        let code = NativeCode::open_mapped(&me, start, offset).unwrap();
+        let sym = code.symbol(pc).expect("a symbol");
+        assert_eq!(sym.addr, pc, "{} at {:#x}, bias {:#x}, start {start:#x} offset {offset:#x}", sym.name, sym.addr, code.bias());
+        assert!(sym.name.contains("marker_function"), "{}", sym.name);
+        assert!(code.has_cfi(pc + 1));
+        // Past every symbol: no name rather than a wrong one.
+        assert!(code.symbol(u64::MAX - 1).is_none());
+    }
 }
