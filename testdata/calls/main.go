@@ -253,7 +253,7 @@ func work(n int) int {
 	big := Big{A: [4]int{1, 2, 3, 4}, F: 0.25}
 	counter++
 	res := n + p.X + pp.Y + named.X + len(xs) + len(words) + m["one"] + arr[0] + adder(1) + sumFn() + fnVar(1, 2) // BP:work
-	_, _, _, _, _, _, _, _, _ = sh, sh2, nilFn, nilSh, err, r, cx, ch, big
+	use(sh, sh2, nilFn, nilSh, err, r, cx, ch, big) // keeps them live, so a stack copy moves the pointers in them
 	return res
 }
 
@@ -300,3 +300,10 @@ func main() {
 	fmt.Println("total", total, len(keep), counter, ng > 0) // BP:after
 	os.Exit(0)
 }
+
+// use keeps its arguments live up to the call (a blank assignment does not:
+// a dead interface's data word is not adjusted when the stack is copied, and
+// then points into the old stack). Its arguments do not escape.
+//
+//go:noinline
+func use(...any) {}
