@@ -277,21 +277,14 @@ mod tests {
     #[test]
     fn names_and_cfi_of_this_executable() {
         let me = std::fs::read_link("/proc/self/exe").unwrap();
-        let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
         let pc = marker_function as *const () as usize as u64;
         assert_eq!(marker_function(2), 6);
-        let line = maps
-            .lines()
-            .find(|l| {
-                let range = l.split(' ').next().unwrap_or("");
-                let (a, b) = range.split_once('-').unwrap_or(("0", "0"));
-                let (a, b) = (u64::from_str_radix(a, 16).unwrap(), u64::from_str_radix(b, 16).unwrap());
-                (a..b).contains(&pc) && l.ends_with(me.to_str().unwrap())
-            })
+        let maps = stillgo_proc::maps::maps(std::process::id() as i32).unwrap();
+        let m = maps
+            .iter()
+            .find(|m| (m.start..m.end).contains(&pc) && m.path.as_deref() == Some(me.as_path()))
             .expect("the mapping of this function");
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        let start = u64::from_str_radix(fields[0].split('-').next().unwrap(), 16).unwrap();
-        let offset = u64::from_str_radix(fields[2], 16).unwrap();
+        let (start, offset) = (m.start, m.offset);
         let code = NativeCode::open_mapped(&me, start, offset).unwrap();
         let sym = code.symbol(pc).expect("a symbol");
         assert_eq!(sym.addr, pc, "{} at {:#x}, bias {:#x}, start {start:#x} offset {offset:#x}", sym.name, sym.addr, code.bias());
